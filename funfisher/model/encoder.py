@@ -1,0 +1,188 @@
+"""One Transformer encoder for both BERT (mBERT) and XLM-R.
+
+The two architectures are the same post-LN Transformer (Devlin et al. 2019; Conneau et al. 2020);
+they differ only in how position and token-type ids are made, and in LayerNorm eps. Those
+differences live in `EncoderConfig`, so there is a single implementation here.
+
+Where adapters plug in (funfisher/adapters sets these; nothing here knows about adapter types):
+- `Encoder.embedding_adapter`: applied to the embeddings output (MAD-X invertible adapter);
+  its `.inverse` is used before the MLM decoder.
+- `FeedForward.adapter`: called after the FFN output projection with the pieces the Pfeiffer
+  adapter needs: `adapter(h, residual, layer_norm)` where h = dropout(dense(intermediate)) and
+  residual = the attention block output. Without an adapter the layer returns
+  `layer_norm(h + residual)`, the plain BERT output block.
+- LoRA replaces `SelfAttention.query` / `.value` (plain `nn.Linear`s) with wrapping modules.
+"""
+from __future__ import annotations
+
+from typing import Callable, Protocol
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .config import EncoderConfig
+
+_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "gelu": F.gelu,  # the exact erf GELU, as HF's "gelu"
+    "gelu_new": lambda x: F.gelu(x, approximate="tanh"),
+    "gelu_pytorch_tanh": lambda x: F.gelu(x, approximate="tanh"),
+    "relu": F.relu,
+}
+
+
+def activation(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    if name not in _ACTIVATIONS:
+        raise ValueError(f"hidden_act {name!r} is not supported; expected one of {sorted(_ACTIVATIONS)}")
+    return _ACTIVATIONS[name]
+
+
+class OutputAdapter(Protocol):
+    """What `FeedForward.adapter` must be: see funfisher/adapters/bottleneck.py."""
+
+    def __call__(self, h: torch.Tensor, residual: torch.Tensor, layer_norm: nn.LayerNorm) -> torch.Tensor: ...
+
+
+def position_ids(input_ids: torch.Tensor, config: EncoderConfig) -> torch.Tensor:
+    """Position ids [B, T].
+
+    BERT: 0..T-1. XLM-R/RoBERTa: real tokens count up from padding_idx + 1 and pads get padding_idx,
+    i.e. cumsum(mask) * mask + padding_idx with mask = (input_ids != padding_idx) - the pad
+    token marks padding, exactly as in the original fairseq / HF code.
+    """
+    if config.arch == "bert":
+        return torch.arange(input_ids.shape[1], device=input_ids.device).expand_as(input_ids)
+    mask = input_ids.ne(config.pad_token_id).long()
+    return torch.cumsum(mask, dim=1) * mask + config.pad_token_id
+
+
+class Embeddings(nn.Module):
+    def __init__(self, config: EncoderConfig):
+        super().__init__()
+        self.config = config
+        self.tokens = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
+        self.positions = nn.Embedding(config.max_position_embeddings, config.hidden_size)
+        self.token_types = nn.Embedding(config.type_vocab_size, config.hidden_size)
+        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        if token_type_ids is None or self.config.arch == "xlm-roberta":
+            # XLM-R has a single token type; segment information is carried by </s></s> only.
+            token_type_ids = torch.zeros_like(input_ids)
+        x = self.tokens(input_ids) + self.positions(position_ids(input_ids, self.config)) + self.token_types(token_type_ids)
+        return self.dropout(self.norm(x))
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention + the output projection, residual and LayerNorm (post-LN)."""
+
+    def __init__(self, config: EncoderConfig):
+        super().__init__()
+        h = config.hidden_size
+        self.n_heads = config.num_attention_heads
+        self.query = nn.Linear(h, h)
+        self.key = nn.Linear(h, h)
+        self.value = nn.Linear(h, h)
+        self.out = nn.Linear(h, h)
+        self.norm = nn.LayerNorm(h, eps=config.layer_norm_eps)
+        self.attn_dropout = config.attention_probs_dropout_prob
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:  # [B, T, H] -> [B, heads, T, H/heads]
+        b, t, _ = x.shape
+        return x.view(b, t, self.n_heads, -1).transpose(1, 2)
+
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None) -> torch.Tensor:
+        q, k, v = self._heads(self.query(x)), self._heads(self.key(x)), self._heads(self.value(x))
+        ctx = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=attn_mask, dropout_p=self.attn_dropout if self.training else 0.0
+        )
+        ctx = ctx.transpose(1, 2).flatten(2)
+        return self.norm(self.dropout(self.out(ctx)) + x)
+
+
+class FeedForward(nn.Module):
+    """up -> activation -> down, then the output block (where bottleneck adapters sit)."""
+
+    def __init__(self, config: EncoderConfig):
+        super().__init__()
+        self.up = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.act = activation(config.hidden_act)
+        self.down = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.adapter: OutputAdapter | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.dropout(self.down(self.act(self.up(x))))
+        if self.adapter is not None:
+            return self.adapter(h, x, self.norm)
+        return self.norm(h + x)
+
+
+class Layer(nn.Module):
+    def __init__(self, config: EncoderConfig):
+        super().__init__()
+        self.attn = SelfAttention(config)
+        self.ffn = FeedForward(config)
+
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None) -> torch.Tensor:
+        return self.ffn(self.attn(x, attn_mask))
+
+
+def attention_bias(attention_mask: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
+    """{0,1} mask [B, T] -> additive bias [B, 1, 1, T] for SDPA (0 = attend, dtype-min = padding).
+
+    An additive float mask (not a bool one) keeps fully padded rows finite, like HF, so padded
+    positions get well-defined (ignored) values instead of NaN.
+    """
+    if attention_mask is None:
+        return None
+    keep = attention_mask[:, None, None, :].to(torch.bool)
+    return torch.zeros(keep.shape, dtype=dtype, device=keep.device).masked_fill(~keep, torch.finfo(dtype).min)
+
+
+class Encoder(nn.Module):
+    """Embeddings + L Transformer layers. `forward` returns the last hidden states [B, T, H]."""
+
+    def __init__(self, config: EncoderConfig):
+        super().__init__()
+        self.config = config
+        self.embed = Embeddings(config)
+        self.layers = nn.ModuleList(Layer(config) for _ in range(config.num_hidden_layers))
+        self.embedding_adapter: nn.Module | None = None
+        self.apply(lambda m: init_weights(m, config.initializer_range))
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """input_ids, attention_mask ({0,1}, 1 = real token), token_type_ids: [B, T] -> [B, T, H]."""
+        x = self.embed(input_ids, token_type_ids)
+        if self.embedding_adapter is not None:
+            x = self.embedding_adapter(x)
+        bias = attention_bias(attention_mask, x.dtype)
+        for layer in self.layers:
+            x = layer(x, bias)
+        return x
+
+
+@torch.no_grad()
+def init_weights(module: nn.Module, std: float) -> None:
+    """BERT's initialization: N(0, std) weights, zero biases, LayerNorm (1, 0)."""
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        module.weight.normal_(0.0, std)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            module.bias.zero_()
+        if isinstance(module, nn.Embedding) and module.padding_idx is not None:
+            module.weight[module.padding_idx].zero_()
+    elif isinstance(module, nn.LayerNorm):
+        module.weight.fill_(1.0)
+        module.bias.zero_()
+
+
+__all__ = ["Encoder", "Embeddings", "Layer", "SelfAttention", "FeedForward", "position_ids", "attention_bias",
+           "init_weights", "activation"]
