@@ -1,0 +1,98 @@
+"""What `train.py` runs: one training run, or several schedules side by side.
+
+A run folder holds config.toml (the resolved configuration), train_log.jsonl, checkpoint.pt,
+results.json, summary.md, PNG plots and the trained adapter. `--resume` continues an interrupted
+run from its checkpoint; a finished run (results.json present) is not run again.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .evaluation import primary_metric
+from .runconfig import RunConfig, to_dict, to_toml
+from .runs import atomic_write_json, atomic_write_text, create_run_dir
+from .trainer import CHECKPOINT, finish, prepare, train
+
+
+def run_one(config: RunConfig, output: Path, resume: bool = False, overwrite: bool = False, pm=None) -> dict[str, Any]:
+    """Prepare, train (or resume), and evaluate one configuration in `output`."""
+    if resume and (output / "results.json").is_file():
+        print(f"{output}: already finished (results.json exists); nothing to do", file=sys.stderr)
+        return json.loads((output / "results.json").read_text(encoding="utf-8"))
+    resume_from_checkpoint = resume and (output / CHECKPOINT).is_file()
+    run_dir = create_run_dir(output, resume=resume, overwrite=overwrite)
+    config_text = to_toml(to_dict(config))
+    saved = run_dir / "config.toml"
+    if resume_from_checkpoint and saved.is_file() and saved.read_text(encoding="utf-8") != config_text:
+        raise ValueError(f"{saved}: the run was started with a different configuration; resume with the same "
+                         f"config and --set options, or start a new run with --output")
+    atomic_write_text(saved, config_text)
+    if not resume_from_checkpoint:  # a log from an attempt that never reached a checkpoint is stale
+        (run_dir / "train_log.jsonl").unlink(missing_ok=True)
+    print(f"[{config.schedule.name}] run folder {run_dir}", file=sys.stderr)
+    run = prepare(config, pm=pm)
+    train(run, run_dir, resume=resume_from_checkpoint)
+    results = finish(run, run_dir)
+    print((run_dir / "summary.md").read_text(encoding="utf-8"))
+    return results
+
+
+def compare(config: RunConfig, schedules: list[str], output: Path, resume: bool = False,
+            overwrite: bool = False) -> dict[str, Any]:
+    """Run `schedules` with the same configuration (each in output/<schedule>) and tabulate them."""
+    from .model import load_pretrained
+
+    if not resume:
+        create_run_dir(output, overwrite=overwrite)  # refuse to mix into an existing comparison
+    base_pm = load_pretrained(config.model.name, arch=config.model.arch)
+    results = {}
+    for name in schedules:
+        cfg = dataclasses.replace(config, schedule=dataclasses.replace(config.schedule, name=name),
+                                  name=f"{config.name}-{name}")
+        # Each run attaches its own adapters to its own copy of the pretrained encoder.
+        results[name] = run_one(cfg, output / name, resume=resume, pm=copy.deepcopy(base_pm))
+    table = comparison_table(results, config.adapters.source_language)
+    atomic_write_json(output / "comparison.json", {
+        "schedules": schedules,
+        "metric": table["metric"],
+        "per_language": table["values"],
+        "xling_avg": {name: r["xling_avg"] for name, r in results.items()},
+        "timings_seconds": {name: r["timings_seconds"] for name, r in results.items()},
+        "fisher_batches_per_decision": {name: r["fisher_summary"]["batches_per_decision"] for name, r in results.items()},
+    })
+    atomic_write_text(output / "comparison.md", table["markdown"] + "\n")
+    from .plots import plot_comparison, plots_available
+
+    note = plots_available()
+    if note is None:
+        plot_comparison(table["values"], output / "comparison.png", table["metric"])
+    print(table["markdown"])
+    if note:
+        print(note)
+    print(f"\nwritten: {output}/comparison.md, comparison.json" + ("" if note else ", comparison.png") +
+          "; per schedule: results.json, summary.md, fisher.png, schedule.png")
+    return results
+
+
+def comparison_table(results: dict[str, dict[str, Any]], source_language: str = "en") -> dict[str, Any]:
+    """Per language (rows) x schedule (columns) of the primary metric, plus the cross-lingual average."""
+    names = list(results)
+    langs = list(next(iter(results.values()))["metrics"])
+    values = {n: {lang: primary_metric(m) for lang, m in results[n]["metrics"].items() if "skipped" not in m}
+              for n in names}
+    first = next(m for m in next(iter(results.values()))["metrics"].values() if "skipped" not in m)
+    metric = "f1" if "f1" in first else "accuracy"
+    lines = [f"| language ({metric}) | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for lang in langs:
+        lines.append(f"| {lang} | " + " | ".join(f"{values[n][lang]:.2f}" if lang in values[n] else "skipped"
+                                                 for n in names) + " |")
+    avg = [results[n]["xling_avg"] for n in names]
+    lines.append(f"| **avg without {source_language}** | " + " | ".join(f"**{a:.2f}**" if a is not None else "-" for a in avg) + " |")
+    steps = [str(results[n]["steps"]) for n in names]
+    lines.append("| steps | " + " | ".join(steps) + " |")
+    return {"metric": metric, "values": values, "markdown": "\n".join(lines)}

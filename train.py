@@ -1,0 +1,63 @@
+"""Train task adapters with scheduled unfreezing (FUN with Fisher, Algorithm 1) and evaluate zero-shot.
+
+    python train.py --config configs/demo.toml --schedule fun
+    python train.py --config configs/demo.toml --compare standard gu fun     # side by side
+    python train.py --config configs/xnli_e5_cpu.toml --set train.lr=1e-4 --max-steps 200 --output runs/x
+
+Writes runs/<name>/ (or --output): config.toml, train_log.jsonl, checkpoint.pt, results.json
+(schedule, tr(F) estimates, per-language metrics, cross-lingual average), summary.md, fisher.png,
+schedule.png and the trained adapter in AdapterHub format. A killed run continues with --resume.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from funfisher.runconfig import ConfigError, load_config
+from funfisher.schedules import SCHEDULES
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog=__doc__.split("\n\n", 1)[1])
+    p.add_argument("--config", type=Path, help="TOML run configuration (configs/*.toml); default: built-in defaults")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set train.lr=1e-4 (repeatable)")
+    p.add_argument("--schedule", choices=sorted(SCHEDULES), help="unfreezing schedule (= --set schedule.name=NAME)")
+    p.add_argument("--compare", nargs="+", choices=sorted(SCHEDULES), metavar="NAME",
+                   help="run several schedules one after the other and print them side by side")
+    p.add_argument("--max-steps", type=int, help="= --set train.max_steps=N")
+    p.add_argument("--seed", type=int, help="= --set seed=S")
+    p.add_argument("--output", type=Path, help="run folder (default runs/<name>[/<schedule>])")
+    p.add_argument("--resume", action="store_true", help="continue the run in the output folder from its checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="move an existing output folder aside and start again")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    overrides = list(args.overrides)
+    if args.schedule:
+        overrides.append(f"schedule.name={args.schedule}")
+    if args.max_steps is not None:
+        overrides.append(f"train.max_steps={args.max_steps}")
+    if args.seed is not None:
+        overrides.append(f"seed={args.seed}")
+    try:
+        config = load_config(args.config, overrides)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    from funfisher.recipes import compare, run_one
+
+    output = args.output or Path("runs") / config.name
+    if args.compare:
+        compare(config, args.compare, output, resume=args.resume, overwrite=args.overwrite)
+    else:
+        run_one(config, output, resume=args.resume, overwrite=args.overwrite)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
