@@ -1,0 +1,63 @@
+"""Zero-shot cross-lingual evaluation of a trained run or adapter, and scoring of prediction files.
+
+    # a finished run folder (its config.toml says model, dataset and language adapters)
+    python eval.py run runs/demo/fun [--languages de sw zh] [--n 200]
+
+    # a task-adapter folder in AdapterHub format (with its head), on any model / dataset
+    python eval.py run path/to/adapter --model multilingual-e5-small --dataset xnli --split dev \
+        --languages en de sw [--language-adapter de=AdapterHub/... ...] [--data-dir ../shared/data]
+
+    # like the official evaluation scripts: SQuAD-format dataset file + {question id: answer text}
+    python eval.py score --dataset-file xquad.de.json --predictions preds.json [--normalization mlqa --lang de]
+
+`run` prints the per-language table with the cross-lingual average (without the source language)
+and writes it as JSON and Markdown next to the run (eval-<dataset>-<split>.json/.md).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def run_parser(sub) -> None:
+    p = sub.add_parser("run", help="zero-shot evaluation of a run folder or an adapter folder")
+    p.add_argument("path", type=Path, help="run folder (with config.toml) or adapter folder (adapter_config.json)")
+    p.add_argument("--languages", nargs="+", help="target languages (default: the config's / all of the dataset)")
+    p.add_argument("--n", type=int, help="evaluate a seeded subsample of N examples per language")
+    p.add_argument("--model", help="adapter folders: the pretrained model (name, folder or hub id)")
+    p.add_argument("--arch", choices=["bert", "xlm-roberta"])
+    p.add_argument("--dataset", help="adapter folders: dataset name (xnli, xquad, mlqa, xcopa, ...)")
+    p.add_argument("--split", help="dataset split (default: the config's, else dev/test by dataset)")
+    p.add_argument("--data-dir", help="data folder (default: the config's, else $FUNFISHER_DATA)")
+    p.add_argument("--language-adapter", action="append", default=[], metavar="LANG=PATH_OR_HUB_ID",
+                   help="MAD-X language adapter per language (repeatable); none: the task adapter runs alone")
+    p.add_argument("--max-length", type=int)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--output", type=Path, help="where to write eval-*.json/.md (default: the evaluated folder)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["score"]:
+        from funfisher.data.score_cli import main as score_main
+
+        return score_main(argv)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n\n", 1)[1])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run_parser(sub)
+    sub.add_parser("score", help="score a predictions file (see: eval.py score --help)")
+    args = parser.parse_args(argv)
+    from funfisher.evaluate_saved import evaluate_saved
+
+    try:
+        evaluate_saved(args)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
