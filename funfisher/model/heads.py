@@ -75,8 +75,11 @@ class MLMHead(nn.Module):
         self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.bias = nn.Parameter(torch.zeros(config.vocab_size))
 
-    def forward(self, hidden: torch.Tensor, decoder_weight: torch.Tensor) -> torch.Tensor:
-        return torch.nn.functional.linear(self.norm(self.act(self.transform(hidden))), decoder_weight, self.bias)
+    def forward(self, hidden: torch.Tensor, decoder_weight: torch.Tensor, inverse=None) -> torch.Tensor:
+        h = self.norm(self.act(self.transform(hidden)))
+        if inverse is not None:  # MAD-X: the invertible adapter's inverse sits right before the tied decoder
+            h = inverse(h)
+        return torch.nn.functional.linear(h, decoder_weight, self.bias)
 
 
 def build_head(config: EncoderConfig, kind: HeadKind, num_labels: int | None = None) -> nn.Module:
@@ -127,9 +130,9 @@ class TaskModel(nn.Module):
             return self.head(hidden).view(b, c)
         hidden = self.encoder(input_ids, attention_mask, token_type_ids)
         if self.kind == "mlm":
-            # MAD-X: hidden states leave through the inverse of the invertible adapter.
+            # MAD-X: the inverse of the invertible adapter runs inside the head, before the decoder
+            # (AdapterHub hooks it onto the output embedding layer).
             adapter = self.encoder.embedding_adapter
-            if adapter is not None:
-                hidden = adapter.inverse(hidden)
-            return self.head(hidden, self.encoder.embed.tokens.weight)
+            inverse = adapter.inverse if adapter is not None else None
+            return self.head(hidden, self.encoder.embed.tokens.weight, inverse)
         return self.head(hidden)
