@@ -1,0 +1,197 @@
+"""What does an exact tr(F) estimate cost? (funfisher.fisher, paper Eq. 1 / Algorithm 2)
+
+    python bench/fisher_overhead.py            # e5-small dims, batch 32 x 128 tokens, 2 threads
+    python bench/fisher_overhead.py --quick    # batch 8 x 64 tokens, fewer repeats (a smoke run)
+
+(a) One tr(F) estimate of one batch, per method, against one plain forward + backward of the same
+    batch, all timed in this run (interleaved rounds, median ratio): a 12-layer encoder with the
+    multilingual-e5-small dimensions (hidden 384, 12 heads, FFN 1536; random weights and a small
+    vocabulary, which does not change the cost), a Pfeiffer bottleneck adapter with reduction
+    factor 16 (384 -> 24 -> 384) at every layer, and a 3-way classification head. tr(F) is
+    estimated for all 12 adapter units while they are frozen (FUN's first selection); the plain
+    forward + backward is an adapter-training step's: gold-label cross entropy, gradients for all
+    adapters and the head, eval mode (no dropout, like the estimator), and once in train mode
+    for reference. Also printed: how far the fast estimators are from the per-example loop.
+
+    Targets: hooks <= 1.10x a plain forward + backward; |hooks - loop| / loop < 1e-4.
+
+(b) TODO (the lead, once train.py exists): the total wall time of a FUN run vs a gradual
+    unfreezing (GU) run with the same config - see `part_b` below.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+from funfisher.fisher import trace_fisher  # noqa: E402
+from funfisher.model.config import EncoderConfig  # noqa: E402
+from funfisher.model.encoder import Encoder  # noqa: E402
+from funfisher.model.heads import TaskModel, build_head  # noqa: E402
+
+# multilingual-e5-small's dimensions; the vocabulary (250037) only changes the embedding lookup.
+E5_SMALL = EncoderConfig(arch="bert", vocab_size=1000, hidden_size=384, num_hidden_layers=12, num_attention_heads=12,
+                         intermediate_size=1536, max_position_embeddings=512, type_vocab_size=2,
+                         layer_norm_eps=1e-12, pad_token_id=0)
+
+
+class BenchAdapter(nn.Module):
+    """Pfeiffer (seq_bn) adapter as funfisher.adapters wires it: out = LN(up(relu(down(LN(h + x)))) + h + x)."""
+
+    def __init__(self, hidden: int, reduction_factor: int):
+        super().__init__()
+        self.down = nn.Linear(hidden, hidden // reduction_factor)
+        self.up = nn.Linear(hidden // reduction_factor, hidden)
+        for layer in (self.down, self.up):
+            nn.init.normal_(layer.weight, std=0.02)
+            nn.init.zeros_(layer.bias)
+
+    def forward(self, h: torch.Tensor, x: torch.Tensor, layer_norm: nn.LayerNorm) -> torch.Tensor:
+        h = self.up(torch.relu(self.down(layer_norm(h + x)))) + h
+        return layer_norm(h + x)
+
+
+def build(reduction_factor: int = 16, num_labels: int = 3) -> tuple[TaskModel, dict[int, list[nn.Parameter]]]:
+    torch.manual_seed(0)
+    encoder = Encoder(E5_SMALL)
+    units = {}
+    for j, layer in enumerate(encoder.layers):
+        layer.ffn.adapter = BenchAdapter(E5_SMALL.hidden_size, reduction_factor)
+        units[j] = list(layer.ffn.adapter.parameters())
+    model = TaskModel(encoder, build_head(E5_SMALL, "classification", num_labels), "classification")
+    model.requires_grad_(False)
+    return model, units
+
+
+def make_batch(batch_size: int, seq_len: int, num_labels: int = 3) -> dict[str, torch.Tensor]:
+    """Random tokens with lengths between seq_len / 2 and seq_len (so there is padding)."""
+    g = torch.Generator().manual_seed(1)
+    lengths = torch.randint(seq_len // 2, seq_len + 1, (batch_size,), generator=g)
+    mask = (torch.arange(seq_len)[None, :] < lengths[:, None]).long()
+    ids = torch.randint(5, E5_SMALL.vocab_size, (batch_size, seq_len), generator=g) * mask
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids),
+            "labels": torch.randint(0, num_labels, (batch_size,), generator=g)}
+
+
+def timed(run: Callable[[], object], before: Callable[[], None] = lambda: None) -> float:
+    before()
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
+def interleaved(cases: dict[str, tuple[Callable[[], object], Callable[[], None]]], repeats: int,
+                few: dict[str, int]) -> dict[str, list[float]]:
+    """Time every case once per round, round-robin, after one warm-up round.
+
+    Interleaving makes the ratios robust to a machine whose load changes during the run: each
+    round's ratios compare timings taken seconds apart. Cases in `few` run only that many rounds.
+    """
+    for run, before in cases.values():
+        timed(run, before)
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for r in range(repeats):
+        for name, (run, before) in cases.items():
+            if r < few.get(name, repeats):
+                times[name].append(timed(run, before))
+    return times
+
+
+def part_a(batch_size: int, seq_len: int, repeats: int, loop_repeats: int) -> None:
+    model, units = build()
+    batch = make_batch(batch_size, seq_len)
+    trainable = [p for ps in units.values() for p in ps] + list(model.head.parameters())
+    inputs = (batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
+
+    def clear_grads() -> None:
+        for p in trainable:
+            p.grad = None
+
+    def plain_step(train_mode: bool) -> Callable[[], None]:
+        def run() -> None:
+            model.train(train_mode)
+            for p in trainable:
+                p.requires_grad_(True)
+            F.cross_entropy(model(*inputs), batch["labels"]).backward()
+            for p in trainable:
+                p.requires_grad_(False)
+            model.eval()
+        return run
+
+    def estimate(method: str) -> Callable[[], dict[int, float]]:
+        return lambda: trace_fisher(model, [batch], units, method=method,
+                                    generator=torch.Generator().manual_seed(0)).values
+
+    nothing = lambda: None  # noqa: E731
+    cases = {"plain forward + backward (eval)": (plain_step(False), clear_grads),
+             "plain forward + backward (train mode)": (plain_step(True), clear_grads)}
+    for method in ("hooks", "vmap", "loop", "batch"):
+        cases[f"tr(F) {method}"] = (estimate(method), nothing)
+    times = interleaved(cases, repeats, few={"tr(F) loop": loop_repeats})
+    plain_times = times["plain forward + backward (eval)"]
+    rows = [(name, statistics.median(ts), statistics.median(t / p for t, p in zip(ts, plain_times)))
+            for name, ts in times.items()]
+
+    hooks, vmap, loop = estimate("hooks")(), estimate("vmap")(), estimate("loop")()
+
+    def rel(a: dict[int, float]) -> tuple[float, float]:
+        return (max(abs(a[u] - loop[u]) for u in loop), max(abs(a[u] - loop[u]) / abs(loop[u]) for u in loop))
+
+    print(f"setting: 12 layers x hidden 384 (e5-small dims), bottleneck adapter rf 16 at every layer, "
+          f"classification (3 labels), batch {batch_size} x {seq_len} tokens, "
+          f"{torch.get_num_threads()} threads, {torch.get_default_dtype()}, torch {torch.__version__}")
+    print(f"{repeats} interleaved rounds ({loop_repeats} for loop); 'x plain' = median over rounds of time / plain "
+          f"(eval) time in the same round; tr(F) for all {len(units)} units, labels='sample'\n")
+    print(f"| {'what':<38} | {'median ms':>9} | {'x plain':>7} |")
+    print(f"|{'-' * 40}|{'-' * 11}|{'-' * 9}|")
+    for name, seconds, ratio in rows:
+        print(f"| {name:<38} | {seconds * 1e3:>9.1f} | {ratio:>6.2f}x |")
+    print()
+    for name, values in (("hooks", hooks), ("vmap", vmap)):
+        abs_err, rel_err = rel(values)
+        print(f"{name} vs loop: max abs diff {abs_err:.3e}, max relative diff {rel_err:.3e}")
+    print(f"tr(F) per unit (hooks): " + ", ".join(f"{u}: {v:.3e}" for u, v in hooks.items()))
+    ratio = {name: r for name, _, r in rows}["tr(F) hooks"]
+    print(f"\ntarget hooks <= 1.10x: {'met' if ratio <= 1.10 else 'NOT met'} ({ratio:.2f}x); "
+          f"agreement < 1e-4 relative: {'met' if rel(hooks)[1] < 1e-4 else 'NOT met'}")
+
+
+def part_b() -> None:
+    """TODO(lead): total wall time of a FUN run vs a GU run (same config, same seed), once train.py exists.
+
+    Suggested shape: run the trainer twice in this process (or as subprocesses) with
+    schedule="fun" and schedule="gu", identical data / steps / k, and print
+    | schedule | total s | tr(F) estimation s | batches used by the stopping rule | ratio FUN / GU |.
+    The tr(F) share can be read from the run log (estimate_until_separated's StoppingResult.n_batches
+    per selection) or timed around the trainer's call into funfisher.fisher.
+    """
+    print("part (b) (FUN vs GU total wall time): TODO, needs train.py")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="batch 8 x 64 tokens, 3 repeats")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--seq-len", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.batch_size, args.seq_len, args.repeats = 8, 64, 3
+    torch.set_num_threads(args.threads)
+    part_a(args.batch_size, args.seq_len, args.repeats, loop_repeats=max(1, min(3, args.repeats)))
+    print()
+    part_b()
+
+
+if __name__ == "__main__":
+    main()

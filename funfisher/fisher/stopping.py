@@ -1,0 +1,191 @@
+"""How many batches FUN needs: add batches until the arg-max unit is clearly the arg-max.
+
+FUN releases the frozen unit with the largest tr(F) (Algorithm 1). tr(F) is estimated from
+batches, so the ranking is noisy; instead of a fixed number of batches we keep adding batches
+until the leader is separated from the runner-up with the configured confidence:
+
+    d_b = v_b(leader) - v_b(runner-up)        (per-batch tr(F) values of the two units)
+    t   = mean(d) / (sd(d) / sqrt(n))         one-sided paired t-test of E[d] > 0, n - 1 dof
+
+and stop when t exceeds the Student-t quantile t_{confidence, n-1}, but never before
+`min_batches` and never after `max_batches` (paper setting: at most 40 batches). The leader and
+runner-up are re-ranked after every batch (by the running means).
+
+A caveat worth knowing: testing after every batch ("optional stopping") makes a false stop more
+likely than 1 - confidence. When the two units are truly tied a false stop is harmless (either
+choice is as good); `bonferroni=True` splits 1 - confidence over the possible looks and keeps
+the overall error below it, at the price of more batches.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable, Literal, Mapping
+
+import torch
+import torch.nn as nn
+
+from .labels import LabelMode
+from .trace import BatchEstimator, FisherEstimate, Method, Units, fisher_mode
+
+StopReason = Literal["separated", "max_batches", "exhausted", "single_unit"]
+
+
+# --------------------------------------------------------------------------- Student t
+def student_t_cdf(t: float, dof: int) -> float:
+    """P(T <= t) for Student's t with an integer number of degrees of freedom.
+
+    Closed form for integer dof (Abramowitz & Stegun 26.7.3-4) with theta = atan(t / sqrt(dof)):
+    A = P(|T| <= |t|) = (2/pi) (theta + sin(theta) S_odd)  (dof odd),  sin(theta) S_even  (dof even),
+    where S is a short series in cos^2(theta).
+    """
+    if dof < 1:
+        raise ValueError(f"degrees of freedom must be >= 1, got {dof}")
+    if math.isinf(t):
+        return 1.0 if t > 0 else 0.0
+    theta = math.atan(abs(t) / math.sqrt(dof))
+    c2 = math.cos(theta) ** 2
+    if dof % 2:
+        term = total = math.cos(theta) if dof > 1 else 0.0
+        for k in range(3, dof - 1, 2):
+            term *= (k - 1) / k * c2
+            total += term
+        a = 2.0 / math.pi * (theta + math.sin(theta) * total)
+    else:
+        term = total = 1.0
+        for k in range(2, dof - 1, 2):
+            term *= (k - 1) / k * c2
+            total += term
+        a = math.sin(theta) * total
+    return 0.5 + 0.5 * a if t >= 0 else 0.5 - 0.5 * a
+
+
+def student_t_quantile(p: float, dof: int) -> float:
+    """The t with P(T <= t) = p, for 0.5 <= p < 1 (bisection on `student_t_cdf`)."""
+    if not 0.5 <= p < 1.0:
+        raise ValueError(f"p must be in [0.5, 1), got {p}")
+    lo, hi = 0.0, 1.0
+    while student_t_cdf(hi, dof) < p:
+        lo, hi = hi, hi * 2.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if student_t_cdf(mid, dof) < p:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= 1e-12 * hi:
+            break
+    return 0.5 * (lo + hi)
+
+
+# --------------------------------------------------------------------------- the test
+@dataclass(frozen=True)
+class Separation:
+    """The one-sided paired t-test of "leader has larger tr(F) than runner-up"."""
+
+    leader: int  # the m-th ranked unit: the last one FUN would release now
+    runner_up: int  # the (m+1)-th ranked unit
+    n: int  # batches
+    mean_diff: float
+    std_err: float
+    t: float
+    critical: float
+    separated: bool
+
+    def to_record(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def separation(estimate: FisherEstimate, confidence: float = 0.95, m: int = 1) -> Separation:
+    """Is the m-th ranked unit's tr(F) larger than the (m+1)-th's, at `confidence`?
+
+    Uses the per-batch values of `estimate` (paired: same batches, same labels). With m > 1 only
+    the boundary pair of the top-m set is tested. A zero spread (identical per-batch differences)
+    counts as separated iff the mean difference is positive.
+    """
+    ranking = estimate.ranking()
+    if len(ranking) <= m:
+        raise ValueError(f"separation needs more than m={m} units, got {len(ranking)}")
+    leader, runner_up = ranking[m - 1][0], ranking[m][0]
+    d = [a - b for a, b in zip(estimate.batch_values[leader], estimate.batch_values[runner_up])]
+    n = len(d)
+    mean = math.fsum(d) / n
+    if n < 2:
+        return Separation(leader, runner_up, n, mean, math.inf, math.nan, math.inf, False)
+    std_err = math.sqrt(math.fsum((x - mean) ** 2 for x in d) / (n - 1) / n)
+    critical = student_t_quantile(confidence, n - 1)
+    if std_err > 0:
+        t = mean / std_err
+    else:
+        t = math.inf if mean > 0 else 0.0
+    return Separation(leader, runner_up, n, mean, std_err, t, critical, t > critical)
+
+
+@dataclass(frozen=True)
+class StoppingResult:
+    """What `estimate_until_separated` found and why it stopped.
+
+    reason: "separated" (the test passed), "max_batches" (budget used up), "exhausted" (the
+    batch iterator ran out first), or "single_unit" (at most m units: nothing to separate).
+    """
+
+    estimate: FisherEstimate
+    reason: StopReason
+    test: Separation | None
+
+    @property
+    def n_batches(self) -> int:
+        return self.estimate.n_batches
+
+    def to_record(self) -> dict[str, Any]:
+        return {**self.estimate.to_record(), "reason": self.reason,
+                "test": None if self.test is None else self.test.to_record()}
+
+
+def estimate_until_separated(model: nn.Module, batches: Iterable[Mapping[str, Any]], units: Units, *,
+                             max_batches: int = 40, min_batches: int = 5, confidence: float = 0.95,
+                             m: int = 1, bonferroni: bool = False, labels: LabelMode = "sample",
+                             method: Method = "hooks",
+                             generator: torch.Generator | None = None) -> StoppingResult:
+    """tr(F) per unit on as many batches as it takes to separate the top unit (see module doc).
+
+    Takes batches from `batches` one at a time: at least `min_batches`, at most `max_batches` (the
+    t-test needs two batches, so with min_batches=1 the earliest stop is still after the second). `m` is FUN's number of units released at once. All other
+    arguments are as in `trace_fisher`, and the model is left untouched in the same way.
+    """
+    if not 1 <= min_batches <= max_batches:
+        raise ValueError(f"need 1 <= min_batches <= max_batches, got min_batches={min_batches}, max_batches={max_batches}")
+    if not 0.5 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0.5, 1), got {confidence}")
+    if m < 1:
+        raise ValueError(f"m must be >= 1, got {m}")
+    looks = max(1, max_batches - max(min_batches, 2) + 1)
+    per_look = 1.0 - (1.0 - confidence) / looks if bonferroni else confidence
+
+    estimator = BatchEstimator(model, units, labels, method, generator)
+    values: list[dict[int, float]] = []
+    sizes: list[int] = []
+    reason: StopReason = "max_batches"
+    test: Separation | None = None
+    iterator = iter(batches)
+    with fisher_mode(model, estimator.index.params):
+        while len(values) < max_batches:
+            batch = next(iterator, None)
+            if batch is None:
+                reason = "exhausted"
+                break
+            value, size = estimator(batch)
+            values.append(value)
+            sizes.append(size)
+            if len(estimator.index.columns) <= m:
+                reason = "single_unit"
+                break
+            if len(values) >= max(min_batches, 2):
+                test = separation(FisherEstimate.from_batches(values, sizes, labels, method), per_look, m)
+                if test.separated:
+                    reason = "separated"
+                    break
+    estimate = FisherEstimate.from_batches(values, sizes, estimator.labels, estimator.method)
+    if test is None and reason != "single_unit" and estimate.n_batches >= 2:
+        test = separation(estimate, per_look, m)
+    return StoppingResult(estimate, reason, test)
