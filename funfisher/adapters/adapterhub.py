@@ -41,7 +41,7 @@ from typing import Any, Mapping
 import torch
 import torch.nn as nn
 
-from ..model.convert import load_strict
+from ..model.convert import load_strict, read_weights
 from .bottleneck import BottleneckConfig
 from .lora import LoRAConfig
 from .registry import (AdapterConfigType, AttachedAdapter, Role, add_adapter, default_role, delete_adapter,
@@ -289,27 +289,6 @@ def read_adapter_config(folder: Path) -> tuple[AdapterConfigType, dict[str, Any]
 # --- reading weights ---------------------------------------------------------------------------------
 
 
-def _read_weights(folder: Path, safe_name: str, pickle_name: str) -> tuple[dict[str, torch.Tensor], Path]:
-    safe, pickled = folder / safe_name, folder / pickle_name
-    if safe.is_file():
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        try:
-            return load_file(str(safe)), safe
-        except (SafetensorError, OSError, ValueError) as e:
-            raise AdapterFormatError(f"{safe}: not a readable safetensors file: {e}") from e
-    if pickled.is_file():
-        try:
-            state = torch.load(pickled, map_location="cpu", weights_only=True)
-        except Exception as e:  # unpickling errors come in many types
-            raise AdapterFormatError(f"{pickled}: could not be read with torch.load(weights_only=True): {e}") from e
-        if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-            raise AdapterFormatError(f"{pickled}: expected a dict of tensors")
-        return state, pickled
-    raise FileNotFoundError(f"{folder}: neither {safe_name} nor {pickle_name}")
-
-
 # --- where adapters come from ------------------------------------------------------------------------
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -378,7 +357,7 @@ def load_adapter(
     folder, source = resolve_adapter(path_or_hub_id, revision)
     config, meta = read_adapter_config(folder)
     saved_name = str(meta["name"])
-    state, weights_path = _read_weights(folder, SAFE_WEIGHTS_NAME, WEIGHTS_NAME)
+    state, weights_path = read_weights(folder, SAFE_WEIGHTS_NAME, WEIGHTS_NAME, AdapterFormatError)
     hidden = enc.config.hidden_size
     if meta.get("hidden_size") is not None and int(meta["hidden_size"]) != hidden:
         raise AdapterFormatError(f"{folder / CONFIG_NAME}: the adapter was made for hidden size {meta['hidden_size']}, "
@@ -616,7 +595,7 @@ def load_head(model: nn.Module, path: str | Path) -> None:
             raise AdapterFormatError(f"{cfg_path}: the head is a {meta.get('model_class')!r} head, but this model "
                                      f"needs {expected!r} (funfisher reads the heads of HF's static head classes, "
                                      f"not AdapterHub flex heads)")
-    state, where = _read_weights(folder, SAFE_HEAD_WEIGHTS_NAME, HEAD_WEIGHTS_NAME)
+    state, where = read_weights(folder, SAFE_HEAD_WEIGHTS_NAME, HEAD_WEIGHTS_NAME, AdapterFormatError)
     table = HEAD_KEY_TABLE[(arch, kind)]
     ours: dict[str, torch.Tensor] = {}
     unknown = []

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from tokenizers import Tokenizer
 
 from ..model.convert import head_state_from_hf
-from ..model.tokenizer import encode
+from ..model.tokenizer import encode, mask_token_id
 from .adapterhub import save_adapter
 from .registry import activate, add_adapter, get_adapter, registry
 
@@ -33,14 +33,6 @@ IGNORE_INDEX = -100
 def special_token_ids(tok: Tokenizer) -> set[int]:
     """Ids of the tokenizer's special tokens ([CLS], [SEP], [PAD], <s>, </s>, <pad>, ...): never masked."""
     return {i for i, t in tok.get_added_tokens_decoder().items() if t.special}
-
-
-def mask_token_id(tok: Tokenizer) -> int:
-    for token in ("[MASK]", "<mask>"):
-        i = tok.token_to_id(token)
-        if i is not None:
-            return i
-    raise ValueError("the tokenizer has neither a [MASK] nor a <mask> token; masked-LM training needs one")
 
 
 def mask_tokens(

@@ -13,6 +13,7 @@ from typing import Sequence
 import torch
 from tokenizers import Tokenizer
 
+from ..model.tokenizer import pad_token_id
 from .features import ChoiceFeature, ClassificationFeature, QAFeature
 
 Feature = ClassificationFeature | ChoiceFeature | QAFeature
@@ -22,11 +23,7 @@ def pad_id_of(tokenizer: Tokenizer) -> int:
     """The id of the padding token: BERT `[PAD]` = 0, XLM-R `<pad>` = 1 (from the tokenizer, never assumed)."""
     if tokenizer.padding is not None:
         return int(tokenizer.padding["pad_id"])
-    for token in ("[PAD]", "<pad>"):
-        token_id = tokenizer.token_to_id(token)
-        if token_id is not None:
-            return token_id
-    raise ValueError("tokenizer has no padding settings and no [PAD] or <pad> token; pass pad_id explicitly")
+    return pad_token_id(tokenizer)
 
 
 def _pad(rows: Sequence[Sequence[int]], length: int, value: int) -> list[list[int]]:

@@ -163,23 +163,26 @@ def load_strict(
     return fresh
 
 
-def read_state_dict(folder: Path) -> tuple[dict[str, torch.Tensor], Path]:
-    """Read `model.safetensors` (preferred) or `pytorch_model.bin` (weights_only) from a folder."""
-    st, binf = folder / "model.safetensors", folder / "pytorch_model.bin"
-    if st.is_file():
+def read_weights(folder: Path, safe_name: str = "model.safetensors", pickle_name: str = "pytorch_model.bin",
+                 error: type[ValueError] = ValueError) -> tuple[dict[str, torch.Tensor], Path]:
+    """Read `safe_name` (safetensors, preferred) or `pickle_name` (torch pickle, only with
+    weights_only=True, which refuses code) from a folder. Returns the tensors and the file read;
+    an unreadable file raises `error` naming it."""
+    safe, pickled = folder / safe_name, folder / pickle_name
+    if safe.is_file():
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
         try:
-            return load_file(str(st)), st
+            return load_file(str(safe)), safe
         except (SafetensorError, OSError, ValueError) as e:
-            raise ValueError(f"{st}: not a readable safetensors file (truncated or corrupt?): {e}") from e
-    if binf.is_file():
+            raise error(f"{safe}: not a readable safetensors file (truncated or corrupt?): {e}") from e
+    if pickled.is_file():
         try:
-            state = torch.load(binf, map_location="cpu", weights_only=True)
-        except Exception as e:  # pickle errors come in many types
-            raise ValueError(f"{binf}: could not be read with torch.load(weights_only=True): {e}") from e
-        if not isinstance(state, dict):
-            raise ValueError(f"{binf}: expected a state dict, found {type(state).__name__}")
-        return state, binf
-    raise FileNotFoundError(f"{folder}: no model.safetensors or pytorch_model.bin")
+            state = torch.load(pickled, map_location="cpu", weights_only=True)
+        except Exception as e:  # unpickling errors come in many types
+            raise error(f"{pickled}: could not be read with torch.load(weights_only=True): {e}") from e
+        if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+            raise error(f"{pickled}: expected a dict of tensors, found {type(state).__name__}")
+        return state, pickled
+    raise FileNotFoundError(f"{folder}: neither {safe_name} nor {pickle_name}")

@@ -18,7 +18,7 @@ import torch.nn as nn
 from tokenizers import Tokenizer
 
 from .config import Arch, EncoderConfig
-from .convert import head_state_from_hf, load_strict, read_state_dict, split_hf_state_dict
+from .convert import head_state_from_hf, load_strict, read_weights, split_hf_state_dict
 from .encoder import Encoder
 from .heads import HeadKind, TaskModel, build_head
 from .tokenizer import load_tokenizer
@@ -106,7 +106,7 @@ def load_folder(folder: Path, arch: Arch | None, source: dict[str, Any]) -> Pret
     if not config_path.is_file():
         raise FileNotFoundError(f"{folder}: no config.json")
     config = EncoderConfig.from_json(config_path, arch=arch)
-    hf_state, weights_path = read_state_dict(folder)
+    hf_state, weights_path = read_weights(folder)
     encoder_state, head_weights, unexpected = split_hf_state_dict(hf_state, config.arch)
     model = Encoder(config)
     load_strict(model, encoder_state, source=str(weights_path), unexpected=unexpected)

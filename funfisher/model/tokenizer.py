@@ -33,12 +33,21 @@ def load_tokenizer(path: str | Path) -> Tokenizer:
     return tok
 
 
-def pad_token_id(tok: Tokenizer) -> int:
-    for token in ("[PAD]", "<pad>"):
+def special_token_id(tok: Tokenizer, bert_token: str, xlmr_token: str) -> int:
+    """The id of a special token under its BERT ([PAD]) or XLM-R (<pad>) spelling."""
+    for token in (bert_token, xlmr_token):
         i = tok.token_to_id(token)
         if i is not None:
             return i
-    raise ValueError("the tokenizer has neither a [PAD] nor a <pad> token")
+    raise ValueError(f"the tokenizer has neither a {bert_token} nor a {xlmr_token} token")
+
+
+def pad_token_id(tok: Tokenizer) -> int:
+    return special_token_id(tok, "[PAD]", "<pad>")
+
+
+def mask_token_id(tok: Tokenizer) -> int:
+    return special_token_id(tok, "[MASK]", "<mask>")
 
 
 def encode(
