@@ -15,12 +15,16 @@
 
     Targets: hooks <= 1.10x a plain forward + backward; |hooks - loop| / loop < 1e-4.
 
-(b) TODO (the lead, once train.py exists): the total wall time of a FUN run vs a gradual
-    unfreezing (GU) run with the same config - see `part_b` below.
+(b) The total training wall time of a FUN run vs a gradual unfreezing (GU) run with the same
+    config (the real trainer, multilingual-e5-small, k=50), and of FUN done the reference way
+    (41 fresh batches per decision): see `part_b`. Target: FUN <= 1.10x GU.
+
+    python bench/fisher_overhead.py --part b      # about 10-15 minutes on 2 cores
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import sys
 import time
@@ -165,16 +169,51 @@ def part_a(batch_size: int, seq_len: int, repeats: int, loop_repeats: int) -> No
           f"agreement < 1e-4 relative: {'met' if rel(hooks)[1] < 1e-4 else 'NOT met'}")
 
 
-def part_b() -> None:
-    """TODO(lead): total wall time of a FUN run vs a GU run (same config, same seed), once train.py exists.
+def part_b(k: int = 50, model: str = "multilingual-e5-small") -> None:
+    """(b) Total training wall time of a FUN run vs a GU run: same config, data, seed, k.
 
-    Suggested shape: run the trainer twice in this process (or as subprocesses) with
-    schedule="fun" and schedule="gu", identical data / steps / k, and print
-    | schedule | total s | tr(F) estimation s | batches used by the stopping rule | ratio FUN / GU |.
-    The tr(F) share can be read from the run log (estimate_until_separated's StoppingResult.n_batches
-    per selection) or timed around the trainer's call into funfisher.fisher.
+    Three runs of the real trainer (funfisher/trainer.py) on the XNLI sample in data/demo with
+    multilingual-e5-small (12 units, so L*k steps cover every selection):
+      gu            gradual unfreezing (no tr(F) at all): the baseline
+      fun           FUN as shipped: exact per-example tr(F) (hooks) + the stopping rule (max 40 batches)
+      fun-reference FUN as the reference design does it: 41 fresh batches per decision, Algorithm 2
+    tr(F) tracking and validation are off so the ratio isolates the cost of the selections.
     """
-    print("part (b) (FUN vs GU total wall time): TODO, needs train.py")
+    import tempfile
+
+    from funfisher.runconfig import load_config
+    from funfisher.trainer import prepare, train
+
+    repo = Path(__file__).resolve().parents[1]
+    steps = 12 * k
+    common = [f"model.name={model}", f"task.data_dir={repo / 'data/demo'}", "task.max_length=64", "task.eval_n=32",
+              "task.train.n=2000", f"train.max_steps={steps}", "train.batch_size=16", f"train.eval_every={10 * steps}",
+              f"train.checkpoint_every={10 * steps}", f"schedule.k={k}", "fisher.track_every=0", "fisher.batch_size=16"]
+    variants = {
+        "gu": ["schedule.name=gu"],
+        "fun": ["schedule.name=fun", "fisher.method=hooks", "fisher.max_batches=40", "fisher.min_batches=4"],
+        "fun-reference": ["schedule.name=fun", "fisher.method=batch", "fisher.labels=argmax",
+                          "fisher.max_batches=41", "fisher.min_batches=41"],
+    }
+    rows = {}
+    pm = None
+    for name, extra in variants.items():
+        run = prepare(load_config(None, common + extra), pm=None if pm is None else copy.deepcopy(pm))
+        pm = pm or copy.deepcopy(run.pm)
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            train(run, Path(tmp))
+            total = time.perf_counter() - t0
+        batches = [r["n_batches"] for r in run.fisher_log if r.get("purpose") == "select"]
+        rows[name] = (total, run.seconds["fisher_select"], batches)
+        print(f"  {name}: {total:.1f} s", flush=True)
+    base = rows["gu"][0]
+    print(f"(b) total training time, {model}, {steps} steps (k={k}, 12 selections), batch 16, 2 threads")
+    print("| run | total s | tr(F) selection s | batches per decision | ratio vs GU |")
+    print("|---|---:|---:|---|---:|")
+    for name, (total, fisher_s, batches) in rows.items():
+        print(f"| {name} | {total:.1f} | {fisher_s:.1f} | {batches or '-'} | {total / base:.2f}x |")
+    print(f"target: fun <= 1.10x GU: {'met' if rows['fun'][0] / base <= 1.10 else 'NOT met'}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -184,13 +223,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seq-len", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--part", choices=["a", "b", "both"], default="both")
+    parser.add_argument("--k", type=int, default=50, help="part (b): unfreezing interval (12 * k steps)")
     args = parser.parse_args(argv)
     if args.quick:
         args.batch_size, args.seq_len, args.repeats = 8, 64, 3
     torch.set_num_threads(args.threads)
-    part_a(args.batch_size, args.seq_len, args.repeats, loop_repeats=max(1, min(3, args.repeats)))
-    print()
-    part_b()
+    if args.part in ("a", "both"):
+        part_a(args.batch_size, args.seq_len, args.repeats, loop_repeats=max(1, min(3, args.repeats)))
+        print()
+    if args.part in ("b", "both"):
+        part_b(k=args.k)
 
 
 if __name__ == "__main__":
