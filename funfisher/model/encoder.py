@@ -93,13 +93,16 @@ class SelfAttention(nn.Module):
         b, t, _ = x.shape
         return x.view(b, t, self.n_heads, -1).transpose(1, 2)
 
-    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None) -> torch.Tensor:
-        q, k, v = self._heads(self.query(x)), self._heads(self.key(x)), self._heads(self.value(x))
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None, queries: torch.Tensor | None = None) -> torch.Tensor:
+        """Every position attends to all of `x`. `queries` (default: all of x) are the positions whose
+        outputs are computed, e.g. x[:, :1] when only the first token's output is needed."""
+        queries = x if queries is None else queries
+        q, k, v = self._heads(self.query(queries)), self._heads(self.key(x)), self._heads(self.value(x))
         ctx = F.scaled_dot_product_attention(
             q, k, v, attn_mask=attn_mask, dropout_p=self.attn_dropout if self.training else 0.0
         )
         ctx = ctx.transpose(1, 2).flatten(2)
-        return self.norm(self.dropout(self.out(ctx)) + x)
+        return self.norm(self.dropout(self.out(ctx)) + queries)
 
 
 class FeedForward(nn.Module):
@@ -127,8 +130,8 @@ class Layer(nn.Module):
         self.attn = SelfAttention(config)
         self.ffn = FeedForward(config)
 
-    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None) -> torch.Tensor:
-        return self.ffn(self.attn(x, attn_mask))
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None, first_token_only: bool = False) -> torch.Tensor:
+        return self.ffn(self.attn(x, attn_mask, x[:, :1] if first_token_only else None))
 
 
 def attention_bias(attention_mask: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
@@ -159,14 +162,22 @@ class Encoder(nn.Module):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
+        first_token_only: bool = False,
     ) -> torch.Tensor:
-        """input_ids, attention_mask ({0,1}, 1 = real token), token_type_ids: [B, T] -> [B, T, H]."""
+        """input_ids, attention_mask ({0,1}, 1 = real token), token_type_ids: [B, T] -> [B, T, H].
+
+        first_token_only: return [B, 1, H], the first token's output only. Heads that read only
+        token 0 (classification, multiple choice) ask for this: the last layer then computes the
+        query, attention output and FFN for that token alone (keys and values still cover every
+        token), which saves most of one layer's work with identical results.
+        """
         x = self.embed(input_ids, token_type_ids)
         if self.embedding_adapter is not None:
             x = self.embedding_adapter(x)
         bias = attention_bias(attention_mask, x.dtype)
-        for layer in self.layers:
-            x = layer(x, bias)
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            x = layer(x, bias, first_token_only=first_token_only and i == last)
         return x
 
 
