@@ -16,7 +16,7 @@ from typing import Any
 from .evaluation import primary_metric
 from .runconfig import RunConfig, to_dict, to_toml
 from .runs import atomic_write_json, atomic_write_text, create_run_dir
-from .trainer import CHECKPOINT, finish, prepare, train
+from .trainer import CHECKPOINT, FISHER_LOG, finish, prepare, train
 
 
 def run_one(config: RunConfig, output: Path, resume: bool = False, overwrite: bool = False, pm=None) -> dict[str, Any]:
@@ -32,8 +32,9 @@ def run_one(config: RunConfig, output: Path, resume: bool = False, overwrite: bo
         raise ValueError(f"{saved}: the run was started with a different configuration; resume with the same "
                          f"config and --set options, or start a new run with --output")
     atomic_write_text(saved, config_text)
-    if not resume_from_checkpoint:  # a log from an attempt that never reached a checkpoint is stale
-        (run_dir / "train_log.jsonl").unlink(missing_ok=True)
+    if not resume_from_checkpoint:  # logs from an attempt that never reached a checkpoint are stale
+        for log in ("train_log.jsonl", FISHER_LOG):
+            (run_dir / log).unlink(missing_ok=True)
     print(f"[{config.schedule.name}] run folder {run_dir}", file=sys.stderr)
     run = prepare(config, pm=pm)
     train(run, run_dir, resume=resume_from_checkpoint)

@@ -45,6 +45,7 @@ from .schedules import Schedule, make_schedule
 
 TASK = "task"  # the name of the task adapter inside the model (a role decides what it is, not this name)
 CHECKPOINT = "checkpoint.pt"
+FISHER_LOG = "fisher.jsonl"  # every tr(F) estimate, one JSON line each (also in results.json)
 
 
 @dataclass
@@ -309,6 +310,7 @@ def load_checkpoint(run: Run, run_dir: Path) -> None:
     # Logs written after this checkpoint belong to steps that will run again: drop them.
     kept = [r for r in read_jsonl(run_dir / "train_log.jsonl") if r["step"] <= run.step]
     atomic_write_text(run_dir / "train_log.jsonl", "".join(json.dumps(r) + "\n" for r in kept))
+    atomic_write_text(run_dir / FISHER_LOG, "".join(json.dumps(r) + "\n" for r in run.fisher_log))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -323,6 +325,7 @@ def train(run: Run, run_dir: Path, resume: bool = False, stop_after: int | None 
     if resume:
         load_checkpoint(run, run_dir)
     progress = Progress(run.total_steps, f"train [{cfg.schedule.name}]", start=run.step)
+    logged = len(run.fisher_log)  # fisher records already in fisher.jsonl
     epoch, position = divmod(run.step, run.batches_per_epoch)
     batches = epoch_batches(run, epoch)
     while run.step < run.total_steps:
@@ -353,6 +356,9 @@ def train(run: Run, run_dir: Path, resume: bool = False, stop_after: int | None 
         if run.step % cfg.train.eval_every == 0 or run.step == run.total_steps:
             record["val"] = validate(run)
         append_jsonl(run_dir / "train_log.jsonl", record)
+        for fisher_record in run.fisher_log[logged:]:
+            append_jsonl(run_dir / FISHER_LOG, fisher_record)
+        logged = len(run.fisher_log)
         progress.update(postfix=f"loss {record['loss']:.3f}" + (f" val {record['val']:.1f}" if "val" in record else ""))
         if run.step % cfg.train.checkpoint_every == 0 or run.step == run.total_steps:
             save_checkpoint(run, run_dir)

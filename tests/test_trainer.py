@@ -54,6 +54,8 @@ def test_killed_and_resumed_run_ends_with_identical_weights(tmp_path, schedule):
     log_a = [json.loads(x)["loss"] for x in (tmp_path / "a" / "train_log.jsonl").read_text().splitlines()]
     log_b = [json.loads(x)["loss"] for x in (tmp_path / "b" / "train_log.jsonl").read_text().splitlines()]
     assert log_a == log_b and len(log_a) == 10
+    fisher_a = (tmp_path / "a" / "fisher.jsonl").read_text()
+    assert fisher_a == (tmp_path / "b" / "fisher.jsonl").read_text() and fisher_a.count("\n") == len(straight.fisher_log)
 
 
 def test_frozen_parameters_never_change_even_with_weight_decay(tmp_path):
@@ -105,6 +107,8 @@ def test_results_json_has_the_contract_fields(tmp_path):
     assert on_disk["schedule"][0]["units"] == [max(values, key=lambda u: (values[u], u))]  # FUN: arg-max tr(F)
     assert set(on_disk["metrics"]) == {"en", "de", "sw"}
     assert on_disk["xling_avg"] == pytest.approx((on_disk["metrics"]["de"]["accuracy"] + on_disk["metrics"]["sw"]["accuracy"]) / 2)
+    logged = [json.loads(line) for line in (tmp_path / "run" / "fisher.jsonl").read_text().splitlines()]
+    assert [(r["step"], r["purpose"]) for r in logged] == [(r["step"], r["purpose"]) for r in on_disk["fisher"]]
     for name in ("config.toml", "train_log.jsonl", "summary.md", "adapter/adapter_config.json"):
         assert (tmp_path / "run" / name).is_file(), name
 
@@ -143,3 +147,17 @@ def test_cli_runs_and_rejects_bad_config(tmp_path):
     assert results["schedule"][0] == {"step": 0, "units": [1]} and results["steps"] == 4
     bad = subprocess.run([sys.executable, str(REPO / "train.py"), "--set", "train.lrr=1"], capture_output=True, text=True, cwd=REPO)
     assert bad.returncode == 2 and "unknown key 'lrr' (did you mean 'lr'?)" in bad.stderr
+
+
+def test_full_fine_tuning_baseline(tmp_path):
+    """adapters.kind = "full": the whole encoder trains (units = layers, embeddings with unit 0)."""
+    cfg = tiny_config("adapters.kind=full", "schedule.name=standard", "train.max_steps=3", "fisher.track_every=2")
+    run = prepare(cfg)
+    before = {n: p.detach().clone() for n, p in run.model.encoder.named_parameters()}
+    train(run, tmp_path)
+    results = finish(run, tmp_path)
+    changed = [n for n, p in run.model.encoder.named_parameters() if not torch.equal(p, before[n])]
+    assert any(n.startswith("embed.") for n in changed) and any(n.startswith("layers.0.") for n in changed)
+    assert (tmp_path / "adapter" / "model.safetensors").is_file()
+    assert results["metrics"]["de"]["setup"] == "fully fine-tuned encoder"
+    assert set(results["fisher"][0]["values"]) == {"0", "1"}  # tracking works on whole-layer units
