@@ -2,7 +2,7 @@
 
     python train.py --config configs/demo.toml --schedule fun
     python train.py --config configs/demo.toml --compare standard gu fun     # side by side
-    python train.py --config configs/xnli_e5_cpu.toml --set train.lr=1e-4 --max-steps 200 --output runs/x
+    python train.py --config configs/cpu/xnli_e5.toml --set train.lr=1e-4 --max-steps 200 --output runs/x
 
 Writes runs/<name>/ (or --output): config.toml, train_log.jsonl, checkpoint.pt, results.json
 (schedule, tr(F) estimates, per-language metrics, cross-lingual average), summary.md, fisher.png,
