@@ -84,8 +84,10 @@ class Run:
 # --------------------------------------------------------------------------------------------------
 def prepare(config: RunConfig, pm=None) -> Run:
     torch.set_num_threads(config.train.threads)
-    torch.manual_seed(config.seed)
     pm = pm or load_pretrained(config.model.name, arch=config.model.arch)
+    # Seed after loading: building the encoder draws random init weights (then overwritten), and a
+    # run must not depend on whether its model was loaded here or handed in (train.py --compare).
+    torch.manual_seed(config.seed)
     task = config.task
     model = pm.task_model(task.kind, num_labels=task.num_labels if task.kind == "classification" else None)
     units, notes = attach_task_adapter(model, config)
