@@ -12,8 +12,7 @@ from .evaluation import cross_lingual_average, results_table, zero_shot
 from .model import load_pretrained
 from .runconfig import load_config
 from .runs import atomic_write_json, atomic_write_text
-
-TASK = "task"
+from .trainer import TASK
 DEFAULT_SPLIT = {"xnli": "dev", "xquad": "test", "mlqa": "dev", "xcopa": "test", "copa": "val", "squad": "dev", "mnli": "dev_matched"}
 
 

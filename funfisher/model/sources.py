@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch.nn as nn
 from tokenizers import Tokenizer
 
 from .config import Arch, EncoderConfig
@@ -114,7 +113,3 @@ def load_folder(folder: Path, arch: Arch | None, source: dict[str, Any]) -> Pret
     tokenizer = load_tokenizer(folder / "tokenizer.json")
     source = {**source, "weights": str(weights_path), "arch": config.arch}
     return PretrainedModel(model=model, tokenizer=tokenizer, config=config, source=source, head_weights=head_weights)
-
-
-def count_parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
