@@ -85,8 +85,9 @@ class FisherConfig:
     labels: str = "sample"  # sample (true Fisher) | argmax | gold (empirical Fisher)
     method: str = "hooks"  # hooks | vmap | loop | batch (Algorithm 2)
     max_batches: int = 40
-    min_batches: int = 4
+    min_batches: int = 1
     confidence: float = 0.95
+    tolerance: float = 0.1  # FUN: gaps confidently below 10% of the leader's tr(F) count as ties
     batch_size: int = 32
     track_every: int = 100  # tr(F) tracking through training (0: off)
 

@@ -204,7 +204,7 @@ def select_units(run: Run) -> None:
         result = FI.estimate_until_separated(
             run.model, fisher_batches(run), {u: run.units[u] for u in frozen},
             max_batches=fc.max_batches, min_batches=min(fc.min_batches, fc.max_batches), confidence=fc.confidence,
-            m=run.config.schedule.m or 1, labels=fc.labels, method=fc.method, generator=run.fisher_label_rng)
+            tolerance=fc.tolerance, m=run.config.schedule.m or 1, labels=fc.labels, method=fc.method, generator=run.fisher_label_rng)
         run.seconds["fisher_select"] += time.perf_counter() - t0
         fisher_values = result.estimate.values
         record = {"step": run.step, "purpose": "select", **result.to_record()}
@@ -402,7 +402,8 @@ def finish(run: Run, run_dir: Path) -> dict[str, Any]:
             "select_estimates": len(select),
             "batches_per_decision": [r["n_batches"] for r in select],
             "stop_reasons": [r["reason"] for r in select],
-            "max_batches": cfg.fisher.max_batches,
+            "max_batches": cfg.fisher.max_batches, "min_batches": cfg.fisher.min_batches,
+            "confidence": cfg.fisher.confidence, "tolerance": cfg.fisher.tolerance,
             "labels": cfg.fisher.labels, "method": cfg.fisher.method,
         },
         "metrics": metrics,

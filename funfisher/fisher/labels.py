@@ -19,10 +19,11 @@ Distributions per head kind (`TaskModel.kind`), with logits from `TaskModel.forw
 - `classification`: softmax over the C classes of logits [B, C]; gold: `batch["labels"]` [B].
 - `multiple_choice`: softmax over the n choices of scores [B, n]; gold: `batch["labels"]` [B].
 - `qa`: log p(y|x) = log p_start(s|x) + log p_end(e|x), with the start and end positions drawn
-  *independently* from softmax(start logits) and softmax(end logits) over **all T positions of
-  the window**, padding included, exactly the distribution the QA loss (cross entropy over the
-  T positions, as in Hugging Face's QA heads) trains. Drawing s > e or a padded position is
-  possible and is what the model's factorized distribution says; we do not renormalize it.
+  *independently* from softmax(start logits) and softmax(end logits) over **the real tokens of
+  the window** (`TaskModel` gives padded positions the lowest logit, so they get probability 0
+  and an example's distribution does not depend on its batch's padding), exactly the
+  distribution the QA loss (cross entropy over the positions) trains. Drawing s > e is possible
+  and is what the model's factorized distribution says; we do not renormalize it.
   Gold: `batch["start_positions"]`, `batch["end_positions"]` [B], in [0, T).
 """
 from __future__ import annotations

@@ -4,12 +4,26 @@ FUN releases the frozen unit with the largest tr(F) (Algorithm 1). tr(F) is esti
 batches, so the ranking is noisy; instead of a fixed number of batches we keep adding batches
 until the leader is separated from the runner-up with the configured confidence:
 
-    d_b = v_b(leader) - v_b(runner-up)        (per-batch tr(F) values of the two units)
+    d_i = v_i(leader) - v_i(runner-up)        (paired: the same example i and sampled label)
     t   = mean(d) / (sd(d) / sqrt(n))         one-sided paired t-test of E[d] > 0, n - 1 dof
 
 and stop when t exceeds the Student-t quantile t_{confidence, n-1}, but never before
 `min_batches` and never after `max_batches` (paper setting: at most 40 batches). The leader and
 runner-up are re-ranked after every batch (by the running means).
+
+The samples v_i are the per-example values ||g_i||^2 when the method is exact: examples (with
+their sampled labels) are independent draws, so one batch of 32 already gives the test 31
+degrees of freedom. Testing per batch instead would need several batches just to estimate the
+spread (the critical t is 6.3 with two batches, 2.4 with four). The batch approximation
+(Algorithm 2) has only one value per batch, so it is tested per batch.
+
+Near-ties: two units whose tr(F) differ by 1% cannot be told apart without thousands of
+examples, and for FUN it does not matter which of them goes first. With `tolerance` > 0 the rule
+also stops when the gap is confidently small,
+
+    mean(d) + t_{confidence, n-1} * sd(d) / sqrt(n)  <  tolerance * tr(F)(leader),
+
+("tied"), and FUN takes the leader. tolerance = 0 turns this off.
 
 A caveat worth knowing: testing after every batch ("optional stopping") makes a false stop more
 likely than 1 - confidence. When the two units are truly tied a false stop is harmless (either
@@ -28,7 +42,7 @@ import torch.nn as nn
 from .labels import LabelMode
 from .trace import BatchEstimator, FisherEstimate, Method, Units, fisher_mode
 
-StopReason = Literal["separated", "max_batches", "exhausted", "single_unit"]
+StopReason = Literal["separated", "tied", "max_batches", "exhausted", "single_unit"]
 
 
 # --------------------------------------------------------------------------- Student t
@@ -85,48 +99,56 @@ class Separation:
 
     leader: int  # the m-th ranked unit: the last one FUN would release now
     runner_up: int  # the (m+1)-th ranked unit
-    n: int  # batches
+    samples: Literal["examples", "batches"]  # what the n paired differences are
+    n: int
     mean_diff: float
     std_err: float
     t: float
     critical: float
     separated: bool
+    upper: float  # one-sided upper confidence bound of the gap, mean_diff + critical * std_err
+    tied: bool  # upper < tolerance * tr(F)(leader): the gap is confidently negligible
 
     def to_record(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-def separation(estimate: FisherEstimate, confidence: float = 0.95, m: int = 1) -> Separation:
-    """Is the m-th ranked unit's tr(F) larger than the (m+1)-th's, at `confidence`?
+def separation(estimate: FisherEstimate, confidence: float = 0.95, m: int = 1, tolerance: float = 0.0) -> Separation:
+    """Is the m-th ranked unit's tr(F) larger than the (m+1)-th's, at `confidence`? (module doc)
 
-    Uses the per-batch values of `estimate` (paired: same batches, same labels). With m > 1 only
-    the boundary pair of the top-m set is tested. A zero spread (identical per-batch differences)
-    counts as separated iff the mean difference is positive.
+    Paired differences per example when `estimate` has per-example values (exact methods), else
+    per batch. With m > 1 only the boundary pair of the top-m set is tested. A zero spread
+    (identical differences) counts as separated iff the mean difference is positive.
     """
     ranking = estimate.ranking()
     if len(ranking) <= m:
         raise ValueError(f"separation needs more than m={m} units, got {len(ranking)}")
     leader, runner_up = ranking[m - 1][0], ranking[m][0]
-    d = [a - b for a, b in zip(estimate.batch_values[leader], estimate.batch_values[runner_up])]
+    samples = "examples" if estimate.example_values else "batches"
+    per_sample = estimate.example_values or estimate.batch_values
+    d = [a - b for a, b in zip(per_sample[leader], per_sample[runner_up])]
     n = len(d)
     mean = math.fsum(d) / n
     if n < 2:
-        return Separation(leader, runner_up, n, mean, math.inf, math.nan, math.inf, False)
+        return Separation(leader, runner_up, samples, n, mean, math.inf, math.nan, math.inf, False, math.inf, False)
     std_err = math.sqrt(math.fsum((x - mean) ** 2 for x in d) / (n - 1) / n)
     critical = student_t_quantile(confidence, n - 1)
     if std_err > 0:
         t = mean / std_err
     else:
         t = math.inf if mean > 0 else 0.0
-    return Separation(leader, runner_up, n, mean, std_err, t, critical, t > critical)
+    upper = mean + critical * std_err
+    tied = upper < tolerance * estimate.values[leader]
+    return Separation(leader, runner_up, samples, n, mean, std_err, t, critical, t > critical, upper, tied)
 
 
 @dataclass(frozen=True)
 class StoppingResult:
     """What `estimate_until_separated` found and why it stopped.
 
-    reason: "separated" (the test passed), "max_batches" (budget used up), "exhausted" (the
-    batch iterator ran out first), or "single_unit" (at most m units: nothing to separate).
+    reason: "separated" (the test passed), "tied" (the gap is confidently below the tolerance),
+    "max_batches" (budget used up), "exhausted" (the batch iterator ran out first), or
+    "single_unit" (at most m units: nothing to separate).
     """
 
     estimate: FisherEstimate
@@ -143,15 +165,18 @@ class StoppingResult:
 
 
 def estimate_until_separated(model: nn.Module, batches: Iterable[Mapping[str, Any]], units: Units, *,
-                             max_batches: int = 40, min_batches: int = 5, confidence: float = 0.95,
-                             m: int = 1, bonferroni: bool = False, labels: LabelMode = "sample",
+                             max_batches: int = 40, min_batches: int = 1, confidence: float = 0.95,
+                             tolerance: float = 0.0, m: int = 1, bonferroni: bool = False,
+                             labels: LabelMode = "sample",
                              method: Method = "hooks",
                              generator: torch.Generator | None = None) -> StoppingResult:
     """tr(F) per unit on as many batches as it takes to separate the top unit (see module doc).
 
-    Takes batches from `batches` one at a time: at least `min_batches`, at most `max_batches` (the
-    t-test needs two batches, so with min_batches=1 the earliest stop is still after the second). `m` is FUN's number of units released at once. All other
-    arguments are as in `trace_fisher`, and the model is left untouched in the same way.
+    Takes batches from `batches` one at a time: at least `min_batches`, at most `max_batches`.
+    The test needs two samples: two examples for the exact methods, two batches for "batch".
+    `tolerance`: stop as "tied" when the gap is confidently below this fraction of the leader's
+    tr(F) (0: never). `m` is FUN's number of units released at once. All other arguments are as
+    in `trace_fisher`, and the model is left untouched in the same way.
     """
     if not 1 <= min_batches <= max_batches:
         raise ValueError(f"need 1 <= min_batches <= max_batches, got min_batches={min_batches}, max_batches={max_batches}")
@@ -159,33 +184,43 @@ def estimate_until_separated(model: nn.Module, batches: Iterable[Mapping[str, An
         raise ValueError(f"confidence must be in (0.5, 1), got {confidence}")
     if m < 1:
         raise ValueError(f"m must be >= 1, got {m}")
-    looks = max(1, max_batches - max(min_batches, 2) + 1)
+    if not 0.0 <= tolerance < 1.0:
+        raise ValueError(f"tolerance must be in [0, 1), got {tolerance}")
+    first_look = max(min_batches, 2 if method == "batch" else 1)
+    looks = max(1, max_batches - first_look + 1)
     per_look = 1.0 - (1.0 - confidence) / looks if bonferroni else confidence
 
     estimator = BatchEstimator(model, units, labels, method, generator)
     values: list[dict[int, float]] = []
     sizes: list[int] = []
+    examples: list[dict[int, list[float]]] = []
     reason: StopReason = "max_batches"
     test: Separation | None = None
     iterator = iter(batches)
+
+    def so_far() -> FisherEstimate:
+        return FisherEstimate.from_batches(values, sizes, estimator.labels, estimator.method, examples)
+
     with fisher_mode(model, estimator.index.params):
         while len(values) < max_batches:
             batch = next(iterator, None)
             if batch is None:
                 reason = "exhausted"
                 break
-            value, size = estimator(batch)
+            value, size, per_example = estimator(batch)
             values.append(value)
             sizes.append(size)
+            if per_example is not None:
+                examples.append(per_example)
             if len(estimator.index.columns) <= m:
                 reason = "single_unit"
                 break
-            if len(values) >= max(min_batches, 2):
-                test = separation(FisherEstimate.from_batches(values, sizes, labels, method), per_look, m)
-                if test.separated:
-                    reason = "separated"
+            if len(values) >= first_look:
+                test = separation(so_far(), per_look, m, tolerance)
+                if test.separated or test.tied:
+                    reason = "separated" if test.separated else "tied"
                     break
-    estimate = FisherEstimate.from_batches(values, sizes, estimator.labels, estimator.method)
-    if test is None and reason != "single_unit" and estimate.n_batches >= 2:
-        test = separation(estimate, per_look, m)
+    estimate = so_far()
+    if test is None and reason != "single_unit" and (estimate.n_examples if examples else estimate.n_batches) >= 2:
+        test = separation(estimate, per_look, m, tolerance)
     return StoppingResult(estimate, reason, test)

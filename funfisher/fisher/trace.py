@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import operator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, Callable, Iterable, Iterator, Literal, Mapping, Sequence
 
@@ -62,9 +62,11 @@ class FisherEstimate:
     Attributes:
         values: unit -> tr(F) estimate (plain float): the batch values averaged with weights
             |b| (for the exact methods: the mean of ||g_i||^2 over all examples seen).
-        batch_values: unit -> one value per batch, in order (for variance / stopping rules).
+        batch_values: unit -> one value per batch, in order.
         batch_sizes: examples per batch, in order.
         labels, method: how the estimate was made.
+        example_values: unit -> ||g_i||^2 of every example seen, in order (exact methods only;
+            empty for "batch"). The stopping rule's paired test works on these.
     """
 
     values: dict[int, float]
@@ -72,6 +74,7 @@ class FisherEstimate:
     batch_sizes: list[int]
     labels: str
     method: str
+    example_values: dict[int, list[float]] = field(default_factory=dict)
 
     @property
     def n_batches(self) -> int:
@@ -92,15 +95,18 @@ class FisherEstimate:
 
     @classmethod
     def from_batches(cls, batch_values: Sequence[Mapping[int, float]], batch_sizes: Sequence[int],
-                     labels: str, method: str) -> "FisherEstimate":
-        """Assemble an estimate from per-batch {unit: value} dicts (all with the same units)."""
+                     labels: str, method: str,
+                     example_values: Sequence[Mapping[int, Sequence[float]]] = ()) -> "FisherEstimate":
+        """Assemble an estimate from per-batch {unit: value} dicts (all with the same units), and
+        optionally per-batch {unit: per-example values}."""
         if not batch_values:
             raise ValueError("a tr(F) estimate needs at least one batch; got none")
         units = list(batch_values[0])
         per_unit = {u: [float(bv[u]) for bv in batch_values] for u in units}
         n = float(sum(batch_sizes))
         values = {u: sum(v * b for v, b in zip(vs, batch_sizes)) / n for u, vs in per_unit.items()}
-        return cls(values, per_unit, list(batch_sizes), labels, method)
+        examples = {u: [float(x) for ev in example_values for x in ev[u]] for u in units} if example_values else {}
+        return cls(values, per_unit, list(batch_sizes), labels, method, examples)
 
 
 # --------------------------------------------------------------------------- units and state
@@ -262,10 +268,12 @@ class BatchEstimator:
         self.generator = generator if generator is not None or labels != "sample" else default_generator()
         self.index = index_units(model, units)
 
-    def __call__(self, batch: Mapping[str, Any]) -> tuple[dict[int, float], int]:
+    def __call__(self, batch: Mapping[str, Any]) -> tuple[dict[int, float], int, dict[int, list[float]] | None]:
+        """-> ({unit: batch value}, batch size, {unit: per-example values} or None for "batch")."""
         per_unit = _unit_example_values(self.model, batch, self.index, self.labels, self.method, self.generator)
         size = int(batch["input_ids"].shape[0])
-        return {unit: float(v.mean()) for unit, v in per_unit.items()}, size
+        examples = None if self.method == "batch" else {unit: v.tolist() for unit, v in per_unit.items()}
+        return {unit: float(v.mean()) for unit, v in per_unit.items()}, size, examples
 
 
 def trace_fisher(model: nn.Module, batches: Iterable[Mapping[str, Any]], units: Units, *,
@@ -291,10 +299,12 @@ def trace_fisher(model: nn.Module, batches: Iterable[Mapping[str, Any]], units: 
     `fisher_mode`), and the global RNG state.
     """
     estimator = BatchEstimator(model, units, labels, method, generator)
-    values, sizes = [], []
+    values, sizes, examples = [], [], []
     with fisher_mode(model, estimator.index.params):
         for batch in islice(batches, max_batches):
-            value, size = estimator(batch)
+            value, size, per_example = estimator(batch)
             values.append(value)
             sizes.append(size)
-    return FisherEstimate.from_batches(values, sizes, estimator.labels, estimator.method)
+            if per_example is not None:
+                examples.append(per_example)
+    return FisherEstimate.from_batches(values, sizes, estimator.labels, estimator.method, examples)

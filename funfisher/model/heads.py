@@ -105,7 +105,9 @@ class TaskModel(nn.Module):
 
     - classification: [B, num_labels]
     - multiple_choice: inputs [B, C, T] -> scores [B, C]
-    - qa: (start [B, T], end [B, T])
+    - qa: (start [B, T], end [B, T]); padded positions get the dtype's lowest value, so a softmax
+      over positions (the training loss, tr(F)'s sampled labels) covers the real tokens only and
+      an example's distribution does not depend on how much padding its batch has
     - mlm: [B, T, vocab]
     """
 
@@ -136,4 +138,8 @@ class TaskModel(nn.Module):
             adapter = self.encoder.embedding_adapter
             inverse = adapter.inverse if adapter is not None else None
             return self.head(hidden, self.encoder.embed.tokens.weight, inverse)
+        if self.kind == "qa" and attention_mask is not None:
+            padding = attention_mask == 0
+            lowest = torch.finfo(hidden.dtype).min
+            return tuple(logits.masked_fill(padding, lowest) for logits in self.head(hidden))
         return self.head(hidden)

@@ -84,6 +84,41 @@ def test_separation_on_synthetic_values():
     assert shifted.separated and shifted.t == math.inf and shifted.leader == 1
     top2 = separation(estimate({0: [3.0, 3.1, 2.9], 1: [2.0, 2.1, 1.9], 2: [1.0, 1.0, 1.0]}), m=2)
     assert (top2.leader, top2.runner_up) == (1, 2) and top2.separated
+    assert clear.samples == "batches"  # no per-example values in these estimates
+
+
+def test_separation_uses_per_example_differences_when_available():
+    """Two batches of 4 examples: the paired test has 8 - 1 = 7 degrees of freedom, not 2 - 1."""
+    examples = [{0: [1.0, 2.0, 3.0, 4.0], 1: [1.5, 2.4, 3.6, 4.5]}, {0: [2.0, 1.0, 5.0, 3.0], 1: [2.6, 1.5, 5.4, 3.5]}]
+    batch_means = [{u: sum(v) / 4 for u, v in ev.items()} for ev in examples]
+    est = FisherEstimate.from_batches(batch_means, [4, 4], "sample", "hooks", examples)
+    test = separation(est)
+    d = [0.5, 0.4, 0.6, 0.5, 0.6, 0.5, 0.4, 0.5]
+    mean = sum(d) / 8
+    se = math.sqrt(sum((x - mean) ** 2 for x in d) / 7 / 8)
+    assert (test.samples, test.n, test.leader, test.runner_up) == ("examples", 8, 1, 0)
+    assert test.mean_diff == pytest.approx(mean, rel=1e-12) and test.std_err == pytest.approx(se, rel=1e-12)
+    assert test.critical == pytest.approx(1.894579, abs=1e-5)  # t_{0.95, 7}
+    assert test.separated and test.upper == pytest.approx(mean + test.critical * se, rel=1e-12)
+
+
+def test_tied_means_the_gap_is_confidently_below_the_tolerance():
+    """Leader 10.0 on average, runner-up 0.1 below it. With +-0.3 of noise on the differences, 8
+    examples cannot separate them, but the upper bound of the gap (about 0.31) is below 5% of
+    10.0 = 0.5, so at tolerance 0.05 they are tied."""
+    lead = [9.0, 11.0, 10.5, 9.5, 10.2, 9.8, 10.1, 9.9]
+    gaps = [0.05, 0.15, 0.08, 0.12, 0.1, 0.1, 0.2, 0.0]
+    examples = [{0: lead, 1: [a - g for a, g in zip(lead, gaps)]}]
+    est = FisherEstimate.from_batches([{u: sum(v) / 8 for u, v in examples[0].items()}], [8], "sample", "hooks",
+                                      examples)
+    strict = separation(est)
+    assert strict.separated  # every gap >= 0 and the spread is small: 0.1 is significant here ...
+    noisy = [{0: lead, 1: [a - g + (0.3 if i % 2 else -0.3) for i, (a, g) in enumerate(zip(lead, gaps))]}]
+    est = FisherEstimate.from_batches([{u: sum(v) / 8 for u, v in noisy[0].items()}], [8], "sample", "hooks", noisy)
+    off, on = separation(est), separation(est, tolerance=0.05)
+    assert not off.separated and not off.tied  # ... but not with +-0.3 of noise on the runner-up
+    assert on.tied and on.upper < 0.05 * est.values[0]
+    assert not separation(est, tolerance=0.001).tied
 
 
 # --------------------------------------------------------------------------- the stopping rule
@@ -105,7 +140,11 @@ def test_identical_units_run_to_max_batches():
     result = estimate_until_separated(model, batches(100), same, min_batches=3, max_batches=9,
                                       generator=torch.Generator().manual_seed(0))
     assert result.reason == "max_batches" and result.n_batches == 9
-    assert not result.test.separated and result.test.n == 9
+    assert not result.test.separated and result.test.n == 9 * 8 and result.test.samples == "examples"
+    # the same tie with a tolerance stops at min_batches: the gap is exactly 0 on every example
+    tied = estimate_until_separated(model, batches(100), same, min_batches=3, max_batches=9, tolerance=0.05,
+                                    generator=torch.Generator().manual_seed(0))
+    assert tied.reason == "tied" and tied.n_batches == 3 and tied.test.tied and tied.test.upper == 0.0
 
 
 def test_other_stop_reasons_and_arguments():
@@ -117,10 +156,14 @@ def test_other_stop_reasons_and_arguments():
     assert single.reason == "single_unit" and single.n_batches == 1 and single.test is None
     with pytest.raises(ValueError, match="min_batches"):
         estimate_until_separated(model, batches(3), same, min_batches=0)
-    one = estimate_until_separated(model, batches(3), same, min_batches=1, max_batches=1)  # a smoke-test setting
-    assert one.reason == "max_batches" and one.n_batches == 1 and one.test is None
+    one = estimate_until_separated(model, batches(3), same, min_batches=1, max_batches=1)
+    assert one.reason == "max_batches" and one.n_batches == 1 and one.test.n == 8  # 8 examples: testable
+    reference = estimate_until_separated(model, batches(3), same, min_batches=1, max_batches=1, method="batch")
+    assert reference.test is None  # Algorithm 2 has one value per batch: a test needs two batches
     with pytest.raises(ValueError, match="confidence"):
         estimate_until_separated(model, batches(3), same, confidence=1.0)
+    with pytest.raises(ValueError, match="tolerance"):
+        estimate_until_separated(model, batches(3), same, tolerance=1.5)
 
 
 def test_bonferroni_makes_the_test_stricter_and_stopping_changes_nothing():
