@@ -59,8 +59,11 @@ class Predictions:
 
 @torch.inference_mode()
 def predict(model: TaskModel, features: Sequence, pad_id: int, batch_size: int = 64, desc: str | None = None) -> Predictions:
-    """Run the model over features in length-sorted batches (little padding), in feature order out."""
+    """Run the model over features in length-sorted batches (little padding), in feature order out.
+
+    Batches go to the model's device; what comes back is on the CPU."""
     was_training = model.training
+    device = next(model.parameters()).device
     model.eval()
     order = D.length_bucketed_batches([D.feature_length(f) for f in features], batch_size, shuffle=False)
     progress = Progress(len(order), desc) if desc else None
@@ -70,11 +73,12 @@ def predict(model: TaskModel, features: Sequence, pad_id: int, batch_size: int =
     try:
         for idx in order:
             batch = D.collate([features[i] for i in idx], pad_id)
-            out = model(**model_inputs(batch))
+            out = model(**{k: v.to(device) for k, v in model_inputs(batch).items()})
             if model.kind == "qa":
                 for row, i in enumerate(idx):
                     n = len(features[i].input_ids)
-                    starts[i], ends[i] = out[0][row, :n].clone(), out[1][row, :n].clone()
+                    # a copy, so the rows do not keep the whole batch's logits alive
+                    starts[i], ends[i] = out[0][row, :n].to("cpu", copy=True), out[1][row, :n].to("cpu", copy=True)
             else:
                 for row, i in enumerate(idx):
                     labels[i] = int(out[row].argmax())

@@ -68,6 +68,7 @@ class TrainConfig:
     eval_every: int = 100  # English validation every N steps (best checkpoint selection)
     checkpoint_every: int = 100
     threads: int = 2
+    device: str = "cpu"  # cpu | cuda | cuda:N | mps | auto (cuda if available, else cpu)
 
 
 @dataclass

@@ -55,6 +55,7 @@ class Run:
     config: RunConfig
     pm: Any  # PretrainedModel
     model: TaskModel
+    device: torch.device  # where the model and the training batches live (train.device)
     units: dict[int, list[nn.Parameter]]  # layer -> task-adapter parameters (Algorithm 1's units)
     schedule: Schedule
     optimizer: torch.optim.Optimizer
@@ -82,8 +83,30 @@ class Run:
 # --------------------------------------------------------------------------------------------------
 # prepare: model, adapters, data, schedule, optimizer
 # --------------------------------------------------------------------------------------------------
+def resolve_device(name: str) -> torch.device:
+    """`train.device` -> a torch.device that this machine has (a clear error otherwise)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as e:
+        raise ValueError(f"train.device={name!r} is not a device name (cpu, cuda, cuda:N, mps or auto): {e}") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"train.device={name!r}, but torch sees no CUDA device (torch {torch.__version__}; "
+                             f"a CPU-only build?). Use train.device=cpu or auto.")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"train.device={name!r}, but there are only {torch.cuda.device_count()} CUDA devices")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"train.device={name!r}, but the MPS backend is not available here")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"train.device={name!r}: only cpu, cuda, mps (or auto) are supported")
+    return device
+
+
 def prepare(config: RunConfig, pm=None) -> Run:
     torch.set_num_threads(config.train.threads)
+    device = resolve_device(config.train.device)
     pm = pm or load_pretrained(config.model.name, arch=config.model.arch)
     # Seed after loading: building the encoder draws random init weights (then overwritten), and a
     # run must not depend on whether its model was loaded here or handed in (train.py --compare).
@@ -91,6 +114,7 @@ def prepare(config: RunConfig, pm=None) -> Run:
     task = config.task
     model = pm.task_model(task.kind, num_labels=task.num_labels if task.kind == "classification" else None)
     units, notes = attach_task_adapter(model, config)
+    model.to(device)  # in place: the units' parameter objects stay the same
     schedule = make_schedule(config.schedule.name, n_units=len(units), k=config.schedule.k,
                              **{k: v for k, v in vars(config.schedule).items() if k not in ("name", "k")})
 
@@ -110,7 +134,7 @@ def prepare(config: RunConfig, pm=None) -> Run:
         factor = lambda s: 1.0  # noqa: E731
     else:
         raise ValueError(f"train.lr_schedule must be 'linear' or 'constant', got {config.train.lr_schedule!r}")
-    return Run(config=config, pm=pm, model=model, units=units, schedule=schedule, optimizer=optimizer,
+    return Run(config=config, pm=pm, model=model, device=device, units=units, schedule=schedule, optimizer=optimizer,
                lr_schedule=torch.optim.lr_scheduler.LambdaLR(optimizer, factor),
                train_features=train_features, val_examples=val_examples, val_features=val_features,
                total_steps=total, batches_per_epoch=batches_per_epoch,
@@ -180,7 +204,9 @@ def epoch_batches(run: Run, epoch: int) -> list[list[int]]:
 
 
 def collate(run: Run, indices: list[int]) -> dict[str, torch.Tensor]:
-    return D.collate([run.train_features[i] for i in indices], D.pad_id_of(run.pm.tokenizer))
+    """Training features -> a padded batch on the run's device."""
+    batch = D.collate([run.train_features[i] for i in indices], D.pad_id_of(run.pm.tokenizer))
+    return {k: v.to(run.device) for k, v in batch.items()}
 
 
 def fisher_batches(run: Run) -> Iterator[dict[str, torch.Tensor]]:
@@ -281,6 +307,8 @@ def save_checkpoint(run: Run, run_dir: Path) -> None:
         "trainable": sorted(run.trainable),
         "best": {"metric": run.best_metric, "step": run.best_step, "state": run.best_state},
         "rng": {"torch": torch.get_rng_state(), "fisher_data": run.fisher_data_rng.get_state(),
+                # dropout on a GPU draws from that device's generator, not the CPU one
+                "cuda": torch.cuda.get_rng_state(run.device) if run.device.type == "cuda" else None,
                 "fisher_label": run.fisher_label_rng.get_state()},
         "schedule_log": run.schedule_log,
         "fisher_log": run.fisher_log,
@@ -306,6 +334,8 @@ def load_checkpoint(run: Run, run_dir: Path) -> None:
     run.lr_schedule.load_state_dict(state["lr_schedule"])
     run.best_metric, run.best_step, run.best_state = state["best"]["metric"], state["best"]["step"], state["best"]["state"]
     torch.set_rng_state(state["rng"]["torch"])
+    if state["rng"].get("cuda") is not None and run.device.type == "cuda":
+        torch.cuda.set_rng_state(state["rng"]["cuda"], run.device)
     run.fisher_data_rng.set_state(state["rng"]["fisher_data"])
     run.fisher_label_rng.set_state(state["rng"]["fisher_label"])
     run.schedule_log, run.fisher_log, run.seconds = state["schedule_log"], state["fisher_log"], state["seconds"]

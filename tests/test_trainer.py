@@ -161,3 +161,26 @@ def test_full_fine_tuning_baseline(tmp_path):
     assert (tmp_path / "adapter" / "model.safetensors").is_file()
     assert results["metrics"]["de"]["setup"] == "fully fine-tuned encoder"
     assert set(results["fisher"][0]["values"]) == {"0", "1"}  # tracking works on whole-layer units
+
+
+def test_device_option_resolves_or_fails_clearly():
+    from funfisher.trainer import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto") == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ValueError, match="not a device name"):
+        resolve_device("gpu0")
+    with pytest.raises(ValueError, match="only cpu, cuda, mps"):
+        resolve_device("meta")
+    if not torch.cuda.is_available():  # this machine: a CPU-only torch
+        with pytest.raises(ValueError, match="sees no CUDA device"):
+            prepare(tiny_config("train.device=cuda"))  # fails before any data is loaded
+
+
+def test_explicit_cpu_device_trains_like_the_default(tmp_path):
+    default, explicit = prepare(tiny_config("train.max_steps=3")), prepare(tiny_config("train.max_steps=3", "train.device=cpu"))
+    train(default, tmp_path / "a")
+    train(explicit, tmp_path / "b")
+    assert explicit.device == torch.device("cpu")
+    a, b = adapter_weights(default), adapter_weights(explicit)
+    assert all(torch.equal(a[n], b[n]) for n in a)

@@ -17,8 +17,9 @@ degrees of freedom. Testing per batch instead would need several batches just to
 spread (the critical t is 6.3 with two batches, 2.4 with four). The batch approximation
 (Algorithm 2) has only one value per batch, so it is tested per batch.
 
-Near-ties: two units whose tr(F) differ by 1% cannot be told apart without thousands of
-examples, and for FUN it does not matter which of them goes first. With `tolerance` > 0 the rule
+Near-ties: the closer two units' tr(F) are, the more examples it takes to tell them apart (the
+number grows with 1 / gap^2), while for FUN it hardly matters which of two near-equal units goes
+first. With `tolerance` > 0 the rule
 also stops when the gap is confidently small,
 
     mean(d) + t_{confidence, n-1} * sd(d) / sqrt(n)  <  tolerance * tr(F)(leader),
