@@ -36,13 +36,17 @@ def data_dir() -> Path:
     return shared if (shared / "xnli").is_dir() else REPO / "data" / "demo"
 
 
-def best_of(fn, repeats: int) -> tuple[float, object]:
-    times, out = [], None
+def interleaved(fns: dict[str, object], repeats: int) -> dict[str, tuple[float, object]]:
+    """Median seconds and last output of each fn; the fns take turns within each repeat, so a slow
+    phase of a shared machine hits all of them alike."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    outs: dict[str, object] = {}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            outs[name] = fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: (statistics.median(times[name]), outs[name]) for name in fns}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--languages", nargs="+", default=["en", "de", "zh", "sw"])
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--max-length", type=int, default=128)
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=5)
     args = p.parse_args(argv)
     try:
         import transformers
@@ -93,9 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         return labels
 
     run_ours()  # warm-up (first-call allocations)
-    t_ours, pred_ours = best_of(run_ours, args.repeats)
-    t_file, pred_file = best_of(lambda: run_hf(file_order), args.repeats)
-    t_sorted, pred_sorted = best_of(lambda: run_hf(sorted_order), args.repeats)
+    timed = interleaved({"ours": run_ours, "file": lambda: run_hf(file_order),
+                         "sorted": lambda: run_hf(sorted_order)}, args.repeats)
+    (t_ours, pred_ours), (t_file, pred_file), (t_sorted, pred_sorted) = timed["ours"], timed["file"], timed["sorted"]
     n = len(examples)
     agree = sum(a == b for a, b in zip(pred_ours, pred_file)) / n
     print(f"model {args.model} ({pm.config.arch}), XNLI dev {args.languages} x {args.n} = {n} examples "

@@ -134,8 +134,8 @@ def prepare(config: RunConfig, pm=None) -> Run:
         factor = lambda s: 1.0  # noqa: E731
     else:
         raise ValueError(f"train.lr_schedule must be 'linear' or 'constant', got {config.train.lr_schedule!r}")
-    return Run(config=config, pm=pm, model=model, device=device, units=units, schedule=schedule, optimizer=optimizer,
-               lr_schedule=torch.optim.lr_scheduler.LambdaLR(optimizer, factor),
+    return Run(config=config, pm=pm, model=model, device=device, units=units, schedule=schedule,
+               optimizer=optimizer, lr_schedule=torch.optim.lr_scheduler.LambdaLR(optimizer, factor),
                train_features=train_features, val_examples=val_examples, val_features=val_features,
                total_steps=total, batches_per_epoch=batches_per_epoch,
                fisher_data_rng=torch.Generator().manual_seed(config.seed + 1),
@@ -230,7 +230,8 @@ def select_units(run: Run) -> None:
         result = FI.estimate_until_separated(
             run.model, fisher_batches(run), {u: run.units[u] for u in frozen},
             max_batches=fc.max_batches, min_batches=min(fc.min_batches, fc.max_batches), confidence=fc.confidence,
-            tolerance=fc.tolerance, m=run.config.schedule.m or 1, labels=fc.labels, method=fc.method, generator=run.fisher_label_rng)
+            tolerance=fc.tolerance, m=run.config.schedule.m or 1, labels=fc.labels, method=fc.method,
+            generator=run.fisher_label_rng)
         run.seconds["fisher_select"] += time.perf_counter() - t0
         fisher_values = result.estimate.values
         record = {"step": run.step, "purpose": "select", **result.to_record()}

@@ -234,8 +234,8 @@ class Encoder(nn.Module):
         token), which saves most of one layer's work with identical results.
 
         Inference (autograd off, e.g. under torch.inference_mode) on a batch with at least 10%
-        padding runs the layers on the real tokens only (see `Packing`). Training and the tr(F) estimator keep the
-        padded [B, T, H] layout, which the per-example gradient hooks rely on.
+        padding runs the layers on the real tokens only (see `Packing`). Training and the tr(F)
+        estimator keep the padded [B, T, H] layout, which the per-example gradient hooks rely on.
         """
         x = self.embed(input_ids, token_type_ids)
         if self.embedding_adapter is not None:
