@@ -19,8 +19,7 @@ spread (the critical t is 6.3 with two batches, 2.4 with four). The batch approx
 
 Near-ties: the closer two units' tr(F) are, the more examples it takes to tell them apart (the
 number grows with 1 / gap^2), while for FUN it hardly matters which of two near-equal units goes
-first. With `tolerance` > 0 the rule
-also stops when the gap is confidently small,
+first. With `tolerance` > 0 the rule also stops when the gap is confidently small,
 
     mean(d) + t_{confidence, n-1} * sd(d) / sqrt(n)  <  tolerance * tr(F)(leader),
 
