@@ -96,7 +96,8 @@ def plot_comparison(table: dict[str, dict[str, float]], path: Path, metric: str 
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(langs))])
     ax.set_xticklabels(langs)
     ax.set_ylabel(metric)
-    ax.legend(fontsize=8)
+    # above the axes, so the legend never hides the last language's bars
+    ax.legend(fontsize=8, ncol=len(schedules), loc="lower right", bbox_to_anchor=(1.0, 1.0), frameon=False)
     _save(fig, path)
     plt.close(fig)
     return True
