@@ -14,6 +14,7 @@ from funfisher.recipes import run_one
 from funfisher.runconfig import load_config
 from funfisher.runs import RunExistsError
 from funfisher.evaluation import model_inputs
+from funfisher.plots import plots_available
 from funfisher.trainer import TASK, collate, finish, prepare, train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -111,6 +112,10 @@ def test_results_json_has_the_contract_fields(tmp_path):
     assert [(r["step"], r["purpose"]) for r in logged] == [(r["step"], r["purpose"]) for r in on_disk["fisher"]]
     for name in ("config.toml", "train_log.jsonl", "summary.md", "adapter/adapter_config.json"):
         assert (tmp_path / "run" / name).is_file(), name
+    if plots_available() is None:  # matplotlib installed: the schedule plot is a PNG
+        assert (tmp_path / "run" / "schedule.png").read_bytes()[:4] == b"\x89PNG"
+    else:  # not installed: no plots, and the summary says why
+        assert plots_available() in (tmp_path / "run" / "summary.md").read_text()
 
 
 def test_saved_adapter_reloads_with_identical_outputs(tmp_path):
