@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -31,6 +29,7 @@ import torch
 from funfisher import load_pretrained
 from funfisher.model import encode
 from funfisher.similarity import PARALLEL_SENTENCES
+from timing import interleaved  # bench/timing.py
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -59,18 +58,18 @@ def batches(tok, sentences: list[str], batch_size: int, sort: bool) -> list[dict
 
 
 def tokens_per_second(settings: dict[str, tuple], repeats: int) -> dict[str, float]:
-    """settings: name -> (run, batches). The settings take turns within each repeat, so a slow
-    phase of a shared machine hits all of them alike; each figure is the median over repeats."""
-    times: dict[str, list[float]] = {name: [] for name in settings}
+    """settings: name -> (run, batches). Timed interleaved (bench/timing.py), median over repeats."""
     for run, data in settings.values():
         run(data[0])  # warm-up
-    for _ in range(repeats):
-        for name, (run, data) in settings.items():
-            start = time.perf_counter()
+
+    def all_batches(run, data):
+        def go() -> None:
             for b in data:
                 run(b)
-            times[name].append(time.perf_counter() - start)
-    return {name: sum(int(b["attention_mask"].sum()) for b in data) / statistics.median(times[name])
+        return go
+
+    timed = interleaved({name: all_batches(run, data) for name, (run, data) in settings.items()}, repeats)
+    return {name: sum(int(b["attention_mask"].sum()) for b in data) / timed[name][0]
             for name, (_, data) in settings.items()}
 
 

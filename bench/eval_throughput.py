@@ -16,10 +16,8 @@ Needs the test extra transformers==4.57.6.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
@@ -27,6 +25,7 @@ import torch
 from funfisher import data as D
 from funfisher import load_pretrained
 from funfisher.evaluation import encode_features, predict
+from timing import interleaved  # bench/timing.py
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -34,19 +33,6 @@ REPO = Path(__file__).resolve().parents[1]
 def data_dir() -> Path:
     shared = REPO.parent / "shared" / "data"
     return shared if (shared / "xnli").is_dir() else REPO / "data" / "demo"
-
-
-def interleaved(fns: dict[str, object], repeats: int) -> dict[str, tuple[float, object]]:
-    """Median seconds and last output of each fn; the fns take turns within each repeat, so a slow
-    phase of a shared machine hits all of them alike."""
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    outs: dict[str, object] = {}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            outs[name] = fn()
-            times[name].append(time.perf_counter() - t0)
-    return {name: (statistics.median(times[name]), outs[name]) for name in fns}
 
 
 def main(argv: list[str] | None = None) -> int:

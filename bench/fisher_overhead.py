@@ -217,17 +217,16 @@ def part_b(k: int = 50, model: str = "multilingual-e5-small", runs: tuple[str, .
             print(f"  round {r + 1}, {name}: {total:.1f} s", flush=True)
     if "gu" not in measured:
         return
-    median = lambda xs: statistics.median(xs)  # noqa: E731
-    gu_total = median([m[0] for m in measured["gu"]])
+    gu_total = statistics.median([m[0] for m in measured["gu"]])
     print(f"(b) total training time, {model}, {steps} steps (k={k}, 12 selections), batch 16, 2 threads, "
           f"{rounds} round(s): medians")
     print("| run | total s | training steps s | tr(F) selection s | batches per decision (round 1) | ratio vs GU |")
     print("|---|---:|---:|---:|---|---:|")
     for name, ms in measured.items():
-        total, train_s, fisher_s = (median([m[i] for m in ms]) for i in range(3))
+        total, train_s, fisher_s = (statistics.median([m[i] for m in ms]) for i in range(3))
         print(f"| {name} | {total:.1f} | {train_s:.1f} | {fisher_s:.1f} | {ms[0][3] or '-'} | {total / gu_total:.2f}x |")
     if "fun" in measured:
-        ratio = median([m[0] for m in measured["fun"]]) / gu_total
+        ratio = statistics.median([m[0] for m in measured["fun"]]) / gu_total
         if rounds > 1:
             pairs = [f"{f[0] / g[0]:.2f}x" for f, g in zip(measured["fun"], measured["gu"])]
             print(f"fun / gu per round: {', '.join(pairs)}")
