@@ -3,6 +3,10 @@
     python train.py --config configs/demo.toml --schedule fun
     python train.py --config configs/demo.toml --compare standard gu fun     # side by side
     python train.py --config configs/cpu/xnli_e5.toml --set train.lr=1e-4 --max-steps 200 --output runs/x
+    python train.py --config configs/paper/mbert_xnli.toml --schedule fun --print-config   # resolved config
+
+A config's `[schedules.<name>]` sections (the paper's per-schedule settings, Tables 3, 4, 15) apply
+to the run of that schedule, in single runs and in --compare alike; --set overrides them.
 
 Writes runs/<name>/ (or --output): config.toml, train_log.jsonl, checkpoint.pt, results.json
 (schedule, tr(F) estimates, per-language metrics, cross-lingual average), summary.md, fisher.png,
@@ -32,6 +36,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--output", type=Path, help="run folder (default runs/<name>[/<schedule>])")
     p.add_argument("--resume", action="store_true", help="continue the run in the output folder from its checkpoint")
     p.add_argument("--overwrite", action="store_true", help="move an existing output folder aside and start again")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the fully resolved configuration (TOML, every key) and exit; loads no model or data")
     return p.parse_args(argv)
 
 
@@ -44,18 +50,30 @@ def main(argv: list[str] | None = None) -> int:
         overrides.append(f"train.max_steps={args.max_steps}")
     if args.seed is not None:
         overrides.append(f"seed={args.seed}")
+    # One resolved configuration per schedule: each gets its own [schedules.<name>] section.
+    names = args.compare or [None]
     try:
-        config = load_config(args.config, overrides)
+        configs = {name: load_config(args.config, overrides + ([f"schedule.name={name}"] if name else []))
+                   for name in names}
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if args.print_config:
+        from funfisher.runconfig import to_dict, to_toml
+
+        for name, config in configs.items():
+            if args.compare:
+                print(f"# --- schedule {name} ---")
+            print(to_toml(to_dict(config)), end="")
+        return 0
     from funfisher.recipes import compare, run_one
 
-    output = args.output or Path("runs") / config.name
+    first = next(iter(configs.values()))
+    output = args.output or Path("runs") / first.name
     if args.compare:
-        compare(config, args.compare, output, resume=args.resume, overwrite=args.overwrite)
+        compare(configs, output, resume=args.resume, overwrite=args.overwrite)
     else:
-        run_one(config, output, resume=args.resume, overwrite=args.overwrite)
+        run_one(first, output, resume=args.resume, overwrite=args.overwrite)
     return 0
 
 

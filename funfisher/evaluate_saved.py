@@ -8,7 +8,7 @@ from typing import Any
 
 from . import adapters as A
 from . import data as D
-from .evaluation import cross_lingual_average, results_table, zero_shot
+from .evaluation import average_coverage, cross_lingual_average, results_table, zero_shot
 from .model import load_pretrained
 from .runconfig import load_config
 from .runs import atomic_write_json, atomic_write_text
@@ -74,7 +74,8 @@ def evaluate_saved(args: argparse.Namespace) -> dict[str, Any]:
                         batch_size=args.batch_size, n=args.n, seed=s["seed"])
     result = {"evaluated": str(args.path), "model": pm.source, "dataset": s["dataset"], "split": s["split"],
               "n_per_language": args.n, "metrics": metrics,
-              "xling_avg": cross_lingual_average(metrics, s["source"]), "source_language": s["source"]}
+              "xling_avg": cross_lingual_average(metrics, s["source"]),
+              "xling_avg_over": average_coverage(metrics, s["source"]), "source_language": s["source"]}
     out = args.output or args.path
     stem = f"eval-{s['dataset']}-{s['split']}"
     table = results_table(metrics, s["source"])

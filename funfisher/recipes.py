@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .evaluation import primary_metric
+from .evaluation import average_coverage, primary_metric
 from .runconfig import RunConfig, to_dict, to_toml
 from .runs import atomic_write_json, atomic_write_text, create_run_dir
 from .trainer import CHECKPOINT, FISHER_LOG, finish, prepare, train
@@ -43,26 +43,33 @@ def run_one(config: RunConfig, output: Path, resume: bool = False, overwrite: bo
     return results
 
 
-def compare(config: RunConfig, schedules: list[str], output: Path, resume: bool = False,
+def compare(configs: dict[str, RunConfig], output: Path, resume: bool = False,
             overwrite: bool = False) -> dict[str, Any]:
-    """Run `schedules` with the same configuration (each in output/<schedule>) and tabulate them."""
+    """Run one configuration per schedule (`{schedule: config}`, each resolved with its own
+    `[schedules.<name>]` section), each in output/<schedule>, and tabulate them side by side."""
     from .model import load_pretrained
 
+    first = next(iter(configs.values()))
+    models = {(c.model.name, c.model.arch) for c in configs.values()}
+    if len(models) > 1:
+        raise ValueError(f"--compare needs one model for every schedule, got {sorted(map(str, models))}")
     if not resume:
         create_run_dir(output, overwrite=overwrite)  # refuse to mix into an existing comparison
-    base_pm = load_pretrained(config.model.name, arch=config.model.arch)
+    base_pm = load_pretrained(first.model.name, arch=first.model.arch)
     results = {}
-    for name in schedules:
-        cfg = dataclasses.replace(config, schedule=dataclasses.replace(config.schedule, name=name),
-                                  name=f"{config.name}-{name}")
+    for name, config in configs.items():
+        cfg = dataclasses.replace(config, name=f"{config.name}-{name}")
         # Each run attaches its own adapters to its own copy of the pretrained encoder.
         results[name] = run_one(cfg, output / name, resume=resume, pm=copy.deepcopy(base_pm))
+    schedules = list(configs)
+    config = first
     table = comparison_table(results, config.adapters.source_language)
     atomic_write_json(output / "comparison.json", {
         "schedules": schedules,
         "metric": table["metric"],
         "per_language": table["values"],
         "xling_avg": {name: r["xling_avg"] for name, r in results.items()},
+        "xling_avg_over": table["xling_avg_over"],
         "timings_seconds": {name: r["timings_seconds"] for name, r in results.items()},
         "fisher_batches_per_decision": {name: r["fisher_summary"]["batches_per_decision"] for name, r in results.items()},
     })
@@ -81,7 +88,11 @@ def compare(config: RunConfig, schedules: list[str], output: Path, resume: bool 
 
 
 def comparison_table(results: dict[str, dict[str, Any]], source_language: str = "en") -> dict[str, Any]:
-    """Per language (rows) x schedule (columns) of the primary metric, plus the cross-lingual average."""
+    """Per language (rows) x schedule (columns) of the primary metric, plus the cross-lingual average.
+
+    The average row says which languages it covers (`average_coverage`): one label when every
+    schedule averages the same languages, else each cell names its own. The returned dict has
+    "metric", "values", "xling_avg_over" ({schedule: coverage}) and "markdown"."""
     names = list(results)
     langs = list(next(iter(results.values()))["metrics"])
     values = {n: {lang: primary_metric(m) for lang, m in results[n]["metrics"].items() if "skipped" not in m}
@@ -93,7 +104,14 @@ def comparison_table(results: dict[str, dict[str, Any]], source_language: str = 
         lines.append(f"| {lang} | " + " | ".join(f"{values[n][lang]:.2f}" if lang in values[n] else "skipped"
                                                  for n in names) + " |")
     avg = [results[n]["xling_avg"] for n in names]
-    lines.append(f"| **avg without {source_language}** | " + " | ".join(f"**{a:.2f}**" if a is not None else "-" for a in avg) + " |")
+    over = {n: average_coverage(results[n]["metrics"], source_language) for n in names}
+    cells = [f"**{a:.2f}**" if a is not None else "-" for a in avg]
+    if len({over[n]["text"] for n in names}) == 1:
+        label = f"avg without {source_language} ({over[names[0]]['text']})"
+    else:
+        label = f"avg without {source_language}"
+        cells = [f"{cell} ({over[n]['text']})" for cell, n in zip(cells, names)]
+    lines.append(f"| **{label}** | " + " | ".join(cells) + " |")
     steps = [str(results[n]["steps"]) for n in names]
     lines.append("| steps | " + " | ".join(steps) + " |")
-    return {"metric": metric, "values": values, "markdown": "\n".join(lines)}
+    return {"metric": metric, "values": values, "xling_avg_over": over, "markdown": "\n".join(lines)}

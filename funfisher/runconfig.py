@@ -3,6 +3,18 @@
 A config file has one table per dataclass below (`[model]`, `[adapters]`, `[task]`, `[train]`,
 `[schedule]`, `[fisher]`) plus top-level `name` and `seed`. Every key is checked: a typo is an
 error naming the file and the key (with a suggestion), never silently ignored.
+
+Per-schedule sections. The paper tunes some settings per schedule (Tables 3, 4 and 15: k, and for
+COPA and XLM-R SQuAD the epochs and learning rate of the scheduled runs). A file may therefore hold
+
+    [schedules.gu]            # applied only when the run's schedule is gu
+    schedule = {k = 50}
+    train = {epochs = 5000, lr = 1e-5}
+
+with tables `train`, `schedule` and `fisher` that override the file's own values for that
+schedule. Precedence, lowest to highest: defaults < the file < `[schedules.<name>]` < `--set`.
+Every section is checked when the file is read, used or not, so a typo in `[schedules.fun]`
+fails a `--schedule gu` run too, before any work starts.
 """
 from __future__ import annotations
 
@@ -76,9 +88,12 @@ class ScheduleConfig:
     name: str = "standard"  # standard | lpft | gu | revgu | random | fun | surgical | fixed
     k: int = 50
     seed: int | None = None  # random
-    order: list[int] | None = None  # fixed
+    order: list[int] | None = None  # fixed (every unit, in unfreezing order)
     units: list[int] | None = None  # surgical
     m: int | None = None  # fun: units per selection
+    # random, fun: what is trainable at step 0. None = "top" (the top unit, as the paper's
+    # Section 5.2 and the released code); "random" (random) or "fisher" (fun) choose it at step 0.
+    first: str | None = None
 
 
 @dataclass
@@ -107,6 +122,10 @@ class RunConfig:
 
 class ConfigError(ValueError):
     pass
+
+
+#: The tables a `[schedules.<name>]` section may override.
+SECTION_TABLES = ("train", "schedule", "fisher")
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -174,7 +193,8 @@ def _coerce(hint, value: Any, where: str) -> Any:
 
 
 def load_config(path: str | Path | None, overrides: list[str] = ()) -> RunConfig:
-    """Read a TOML config (or start from the defaults) and apply `key=value` overrides."""
+    """Read a TOML config (or start from the defaults), apply the `[schedules.<name>]` section of
+    the run's schedule, then the `key=value` overrides (module docstring: precedence)."""
     tree: dict = {}
     where = "defaults"
     if path is not None:
@@ -186,10 +206,54 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> RunConfig
             raise ConfigError(f"{path}: config file not found") from e
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"{path}: not valid TOML: {e}") from e
-    for text in overrides:
-        keys, value = parse_override(text)
-        _set(tree, keys, value)
-    return _build(RunConfig, tree, where)
+    sections = _check_sections(tree.pop("schedules", {}), where)
+    parsed = [parse_override(text) for text in overrides]
+    with_overrides = _deep_copy(tree)
+    for keys, value in parsed:
+        _set(with_overrides, keys, value)
+    name = with_overrides.get("schedule", {}).get("name", ScheduleConfig.name)
+    merged = _merge(tree, sections.get(name, {}))
+    for keys, value in parsed:
+        _set(merged, keys, value)
+    return _build(RunConfig, merged, where)
+
+
+def _check_sections(sections: Any, where: str) -> dict[str, dict]:
+    """`[schedules.<name>]` tables: known schedule names, only train/schedule/fisher inside, and
+    every key valid (checked by building a config from each section alone)."""
+    from .schedules import SCHEDULES
+
+    if not isinstance(sections, dict):
+        raise ConfigError(f"{where}: 'schedules' must hold tables [schedules.<name>], got {sections!r}")
+    for name, section in sections.items():
+        at = f"{where}: [schedules.{name}]"
+        if name not in SCHEDULES:
+            close = difflib.get_close_matches(name, SCHEDULES, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f" (schedules: {', '.join(SCHEDULES)})"
+            raise ConfigError(f"{at}: unknown schedule {name!r}{hint}")
+        if not isinstance(section, dict):
+            raise ConfigError(f"{at}: expected a table, got {section!r}")
+        for table, values in section.items():
+            if table not in SECTION_TABLES:
+                raise ConfigError(f"{at}: a schedule section may set {', '.join(SECTION_TABLES)}, not {table!r}")
+            if not isinstance(values, dict):
+                raise ConfigError(f"{at}.{table}: expected a table, got {values!r}")
+        if "name" in section.get("schedule", {}):
+            raise ConfigError(f"{at}: schedule.name is the section's own name; remove it")
+        _build(RunConfig, section, at)
+    return sections
+
+
+def _deep_copy(tree: dict) -> dict:
+    return {k: _deep_copy(v) if isinstance(v, dict) else v for k, v in tree.items()}
+
+
+def _merge(base: dict, top: dict) -> dict:
+    """`base` with `top`'s values on top (tables merged key by key, recursively)."""
+    out = _deep_copy(base)
+    for key, value in top.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
 
 
 def to_dict(config: RunConfig) -> dict:
@@ -197,12 +261,13 @@ def to_dict(config: RunConfig) -> dict:
 
 
 def to_toml(value: dict, prefix: str = "") -> str:
-    """Write a config dict back as TOML (None values are left out), for the run folder."""
+    """Write a config dict back as TOML, every key included: None is written as "" (which
+    `load_config` reads back as None), so the text is the complete resolved configuration."""
     scalars, tables = [], []
     for key, v in value.items():
         if isinstance(v, dict):
             tables.append((key, v))
-        elif v is not None:
+        else:
             scalars.append(f"{key} = {_toml_value(v)}")
     out = "\n".join(scalars)
     for key, v in tables:
@@ -212,6 +277,8 @@ def to_toml(value: dict, prefix: str = "") -> str:
 
 
 def _toml_value(v: Any) -> str:
+    if v is None:
+        return '""'
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, (int, float)):

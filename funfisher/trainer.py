@@ -13,8 +13,13 @@ One training step: forward, loss, backward, clip (1.0), AdamW, LR schedule. Arou
   exactly: weights, optimizer, LR schedule, every RNG stream, schedule state, data position.
 
 Randomness has one stream per purpose (DESIGN.md): data order (derived from seed and epoch), the
-global torch RNG (dropout), Fisher batches and Fisher label sampling (own generators). A FUN run's
-tr(F) estimates therefore never shift the data order or dropout of the run.
+global torch RNG (dropout), and three generators of its own: FUN's Fisher batches, the labels
+sampled for FUN's selection estimates, and the labels sampled for tr(F) tracking. A FUN run's
+tr(F) estimates therefore never shift the data order or dropout of the run, and switching
+tracking on or off never changes FUN's decisions.
+
+What trains: the head's `trainable_parameters()` (the pretrained pooler is frozen base model,
+see model/heads.py) and the units the schedule has released; `results.json` records the counts.
 
 Frozen parameters never change: AdamW skips parameters whose .grad is None (they have no state,
 so no weight decay and no stale moments), and the optimizer zeroes grads to None every step. A
@@ -37,9 +42,10 @@ from . import data as D
 from . import fisher as FI
 from .evaluation import encode_features, evaluate_examples, model_inputs, primary_metric, task_loss
 from .model import load_pretrained
+from .model.convert import uses_pretrained_pooler
 from .model.heads import TaskModel
 from .progress import Progress
-from .runconfig import RunConfig
+from .runconfig import FisherConfig, RunConfig
 from .runs import append_jsonl, atomic_torch_save, atomic_write_json, atomic_write_text, read_jsonl
 from .schedules import Schedule, make_schedule
 
@@ -66,7 +72,8 @@ class Run:
     total_steps: int
     batches_per_epoch: int
     fisher_data_rng: torch.Generator  # which training examples FUN's estimates look at
-    fisher_label_rng: torch.Generator  # y ~ p(y|x) in the estimator
+    fisher_label_rng: torch.Generator  # y ~ p(y|x) in FUN's selection estimates
+    fisher_track_rng: torch.Generator  # y ~ p(y|x) in tr(F) tracking (own stream: never shifts FUN's choices)
     notes: list[str] = field(default_factory=list)
     # progress (saved in checkpoints)
     step: int = 0
@@ -126,7 +133,7 @@ def prepare(config: RunConfig, pm=None) -> Run:
     batches_per_epoch = math.ceil(len(train_features) / config.train.batch_size)
     total = config.train.max_steps or math.ceil(config.train.epochs * batches_per_epoch)
 
-    params = list(model.head.parameters()) + [p for layer in sorted(units) for p in units[layer]]
+    params = model.head.trainable_parameters() + [p for layer in sorted(units) for p in units[layer]]
     optimizer = torch.optim.AdamW(params, lr=config.train.lr, weight_decay=config.train.weight_decay)
     if config.train.lr_schedule == "linear":  # no warmup, decay to 0 at the last step (Table 3)
         factor = lambda s: max(0.0, 1.0 - s / total)  # noqa: E731
@@ -139,7 +146,8 @@ def prepare(config: RunConfig, pm=None) -> Run:
                train_features=train_features, val_examples=val_examples, val_features=val_features,
                total_steps=total, batches_per_epoch=batches_per_epoch,
                fisher_data_rng=torch.Generator().manual_seed(config.seed + 1),
-               fisher_label_rng=torch.Generator().manual_seed(config.seed + 2), notes=notes)
+               fisher_label_rng=torch.Generator().manual_seed(config.seed + 2),
+               fisher_track_rng=torch.Generator().manual_seed(config.seed + 3), notes=notes)
 
 
 def attach_task_adapter(model: TaskModel, config: RunConfig) -> tuple[dict[int, list[nn.Parameter]], list[str]]:
@@ -150,12 +158,22 @@ def attach_task_adapter(model: TaskModel, config: RunConfig) -> tuple[dict[int, 
     notes: list[str] = []
     for p in enc.parameters():
         p.requires_grad_(False)
+    pooler_frozen = getattr(model.head, "pooler_frozen", False)
     if ad.kind == "full":
         # Baseline: fine-tune the whole encoder; a unit is a whole layer (embeddings join unit 0).
         units = {j: list(layer.parameters()) for j, layer in enumerate(enc.layers)}
         units[0] = list(enc.embed.parameters()) + units[0]
         notes.append("full fine-tuning baseline: units are whole encoder layers (embeddings belong to unit 0)")
+        if pooler_frozen:  # full fine-tuning trains the pretrained pooler too, as Hugging Face does
+            model.head.freeze_pooler(False)
+            notes.append("full fine-tuning: the pretrained pooler trains with the head")
         return units, notes
+    if pooler_frozen:
+        notes.append("head: the pretrained pooler is frozen base model (as AdapterHub's train_adapter and the "
+                     "released code); the head trains its output layer only")
+    elif uses_pretrained_pooler(enc.config.arch, model.kind):
+        notes.append("head: the checkpoint has no pooler weights, so the head is a trainable two-layer head on the "
+                     "first token (dense + tanh, then linear), not a frozen random layer")
     if ad.kind == "bottleneck":
         A.add_adapter(enc, TASK, "seq_bn", role="task", reduction_factor=ad.reduction_factor)
     elif ad.kind == "lora":
@@ -220,18 +238,25 @@ def fisher_batches(run: Run) -> Iterator[dict[str, torch.Tensor]]:
 # --------------------------------------------------------------------------------------------------
 # Algorithm 1: selection
 # --------------------------------------------------------------------------------------------------
+def selection_estimate(run: Run, fisher: FisherConfig | None = None) -> FI.StoppingResult:
+    """FUN's tr(F) estimate of the frozen units, on fresh training batches (the run's
+    Fisher-batch and selection-label streams), with the stopping rule of `fisher` (default: the
+    run's `[fisher]` settings). bench/fun_agreement.py calls this with other settings."""
+    fc = fisher or run.config.fisher
+    frozen = run.schedule.frozen_units(run.trainable)
+    return FI.estimate_until_separated(
+        run.model, fisher_batches(run), {u: run.units[u] for u in frozen},
+        max_batches=fc.max_batches, min_batches=min(fc.min_batches, fc.max_batches), confidence=fc.confidence,
+        tolerance=fc.tolerance, m=run.config.schedule.m or 1, labels=fc.labels, method=fc.method,
+        generator=run.fisher_label_rng)
+
+
 def select_units(run: Run) -> None:
     """SELECT at a selection step: (FUN) estimate tr(F) of the frozen units, then unfreeze."""
     fisher_values = None
-    if run.schedule.needs_fisher:
-        frozen = run.schedule.frozen_units(run.trainable)
+    if run.schedule.needs_fisher_at(run.step):
         t0 = time.perf_counter()
-        fc = run.config.fisher
-        result = FI.estimate_until_separated(
-            run.model, fisher_batches(run), {u: run.units[u] for u in frozen},
-            max_batches=fc.max_batches, min_batches=min(fc.min_batches, fc.max_batches), confidence=fc.confidence,
-            tolerance=fc.tolerance, m=run.config.schedule.m or 1, labels=fc.labels, method=fc.method,
-            generator=run.fisher_label_rng)
+        result = selection_estimate(run)
         run.seconds["fisher_select"] += time.perf_counter() - t0
         fisher_values = result.estimate.values
         record = {"step": run.step, "purpose": "select", **result.to_record()}
@@ -255,7 +280,7 @@ def apply_trainable(run: Run) -> None:
 def track_fisher(run: Run, batch: dict[str, torch.Tensor]) -> None:
     """tr(F) of every unit on the current training batch (the paper's Figures 3 and 4)."""
     t0 = time.perf_counter()
-    values = FI.tracking_values(run.model, batch, run.units, run.fisher_label_rng,
+    values = FI.tracking_values(run.model, batch, run.units, run.fisher_track_rng,
                                 labels=run.config.fisher.labels, method=run.config.fisher.method)
     run.seconds["fisher_track"] += time.perf_counter() - t0
     record = {"purpose": "track", **FI.tracking_record(run.step, values, run.trainable)}
@@ -310,7 +335,8 @@ def save_checkpoint(run: Run, run_dir: Path) -> None:
         "rng": {"torch": torch.get_rng_state(), "fisher_data": run.fisher_data_rng.get_state(),
                 # dropout on a GPU draws from that device's generator, not the CPU one
                 "cuda": torch.cuda.get_rng_state(run.device) if run.device.type == "cuda" else None,
-                "fisher_label": run.fisher_label_rng.get_state()},
+                "fisher_label": run.fisher_label_rng.get_state(),
+                "fisher_track": run.fisher_track_rng.get_state()},
         "schedule_log": run.schedule_log,
         "fisher_log": run.fisher_log,
         "seconds": run.seconds,
@@ -339,6 +365,7 @@ def load_checkpoint(run: Run, run_dir: Path) -> None:
         torch.cuda.set_rng_state(state["rng"]["cuda"], run.device)
     run.fisher_data_rng.set_state(state["rng"]["fisher_data"])
     run.fisher_label_rng.set_state(state["rng"]["fisher_label"])
+    run.fisher_track_rng.set_state(state["rng"]["fisher_track"])
     run.schedule_log, run.fisher_log, run.seconds = state["schedule_log"], state["fisher_log"], state["seconds"]
     # Logs written after this checkpoint belong to steps that will run again: drop them.
     kept = [r for r in read_jsonl(run_dir / "train_log.jsonl") if r["step"] <= run.step]
@@ -406,7 +433,7 @@ def train(run: Run, run_dir: Path, resume: bool = False, stop_after: int | None 
 def finish(run: Run, run_dir: Path) -> dict[str, Any]:
     """Restore the best adapters + head, evaluate zero-shot per language, write every output."""
     from . import __version__
-    from .evaluation import cross_lingual_average, results_table, zero_shot
+    from .evaluation import average_coverage, cross_lingual_average, results_table, zero_shot
     from .plots import plot_fisher, plot_schedule, plots_available
     from .runconfig import to_dict
 
@@ -415,9 +442,10 @@ def finish(run: Run, run_dir: Path) -> dict[str, Any]:
         load_trained_state(run, run.best_state)
     save_trained(run, run_dir / "adapter")
     t0 = time.perf_counter()
+    full = cfg.adapters.kind == "full"  # no language adapters: every language runs (none is skipped)
     metrics = zero_shot(run.model, run.pm.tokenizer, task.evaluate.dataset, task.evaluate.split,
-                        task.evaluate.languages, language_adapters=list(cfg.adapters.language_adapters),
-                        task_adapter=None if cfg.adapters.kind == "full" else TASK, data_dir=task.data_dir,
+                        task.evaluate.languages, language_adapters=[] if full else list(cfg.adapters.language_adapters),
+                        task_adapter=None if full else TASK, data_dir=task.data_dir,
                         max_length=task.max_length, doc_stride=task.doc_stride,
                         batch_size=cfg.train.eval_batch_size, n=task.eval_n, seed=cfg.seed)
     run.seconds["zero_shot"] = time.perf_counter() - t0
@@ -437,8 +465,10 @@ def finish(run: Run, run_dir: Path) -> dict[str, Any]:
             "confidence": cfg.fisher.confidence, "tolerance": cfg.fisher.tolerance,
             "labels": cfg.fisher.labels, "method": cfg.fisher.method,
         },
+        "trainable_parameters": trainable_parameters(run.model, run.units),
         "metrics": metrics,
         "xling_avg": cross_lingual_average(metrics, cfg.adapters.source_language),
+        "xling_avg_over": average_coverage(metrics, cfg.adapters.source_language),
         "source_language": cfg.adapters.source_language,
         "best": {"step": run.best_step, "validation": run.best_metric},
         "steps": run.step,
@@ -464,6 +494,14 @@ def finish(run: Run, run_dir: Path) -> dict[str, Any]:
     summary += [f"- {n}" for n in run.notes] + ([f"- {plots_note}"] if plots_note else [])
     atomic_write_text(run_dir / "summary.md", "\n".join(summary) + "\n")
     return results
+
+
+def trainable_parameters(model: TaskModel, units: dict[int, list[nn.Parameter]]) -> dict[str, Any]:
+    """What the optimizer updates, counted: the head's trainable parameters and each unit's
+    (a unit trains from its release on; the schedule decides when)."""
+    count = lambda params: sum(p.numel() for p in params)  # noqa: E731
+    return {"head": count(model.head.trainable_parameters()),
+            "units": {str(u): count(ps) for u, ps in sorted(units.items())}}
 
 
 def save_trained(run: Run, folder: Path) -> None:

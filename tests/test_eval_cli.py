@@ -37,7 +37,10 @@ def test_eval_run_folder_reproduces_the_runs_numbers(finished_run):
     # Same adapter + head, same seeded 20 examples per language: the same accuracies as the run.
     for lang in ("en", "de"):
         assert written["metrics"][lang]["accuracy"] == results["metrics"][lang]["accuracy"]
-    assert "| de |" in done.stdout and "avg (without en)" in done.stdout
+    assert "| de |" in done.stdout and "| **avg without en (all 1)** |" in done.stdout
+    # the average says what it averages: de only (en is the source, nothing skipped)
+    assert written["xling_avg"] == written["metrics"]["de"]["accuracy"]
+    assert written["xling_avg_over"] == {"languages": ["de"], "skipped": [], "n": 1, "of": 1, "text": "all 1"}
 
 
 def test_eval_adapter_folder_on_other_languages(finished_run, tmp_path):
@@ -45,8 +48,10 @@ def test_eval_adapter_folder_on_other_languages(finished_run, tmp_path):
     done = run_eval("run", out / "adapter", "--model", TINY_MODEL, "--dataset", "xnli", "--data-dir", REPO / "data/demo",
                     "--languages", "sw", "zh", "--n", "10", "--output", tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
-    metrics = json.loads((tmp_path / "eval-xnli-dev.json").read_text())["metrics"]
+    written = json.loads((tmp_path / "eval-xnli-dev.json").read_text())
+    metrics = written["metrics"]
     assert set(metrics) == {"sw", "zh"} and all(m["total"] == 10 for m in metrics.values())
+    assert written["xling_avg_over"]["text"] == "all 2"  # neither is the source (en)
     assert metrics["sw"]["setup"] == "task adapter alone (no language adapters)"
 
 

@@ -97,7 +97,7 @@ def test_gu_unfreezes_the_second_top_layer_at_step_k():
 
 
 def test_results_json_has_the_contract_fields(tmp_path):
-    results = run_one(tiny_config("schedule.name=fun"), tmp_path / "run")
+    results = run_one(tiny_config("schedule.name=fun", "schedule.first=fisher"), tmp_path / "run")
     on_disk = json.loads((tmp_path / "run" / "results.json").read_text())
     assert on_disk["schedule"] == results["schedule"]
     assert [e["step"] for e in on_disk["schedule"]] == [0, 2]
@@ -106,6 +106,9 @@ def test_results_json_has_the_contract_fields(tmp_path):
     assert [f["step"] for f in select] == [0, 2] and set(select[0]["values"]) == {"0", "1"}
     values = {int(u): v for u, v in select[0]["values"].items()}
     assert on_disk["schedule"][0]["units"] == [max(values, key=lambda u: (values[u], u))]  # FUN: arg-max tr(F)
+    # tiny BERT (hidden 32, 3 labels, pooler in the checkpoint): head = out only, 32 * 3 + 3 = 99;
+    # a unit = the bottleneck adapter 32 -> 2 -> 32: (32 * 2 + 2) + (2 * 32 + 32) = 162
+    assert on_disk["trainable_parameters"] == {"head": 99, "units": {"0": 162, "1": 162}}
     assert set(on_disk["metrics"]) == {"en", "de", "sw"}
     assert on_disk["xling_avg"] == pytest.approx((on_disk["metrics"]["de"]["accuracy"] + on_disk["metrics"]["sw"]["accuracy"]) / 2)
     logged = [json.loads(line) for line in (tmp_path / "run" / "fisher.jsonl").read_text().splitlines()]

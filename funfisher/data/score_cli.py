@@ -1,13 +1,14 @@
 """`eval.py score`: score a predictions file against a dataset file, like the official scripts.
 
-    eval.py score --dataset-file xquad.de.json --predictions preds.json [--normalization squad|mlqa] [--lang de]
+    eval.py score --dataset-file xquad.de.json --predictions preds.json [--normalization squad|mlqa|mixed-zh] [--lang de]
     eval.py score --dataset-file test-de.tsv --labels test-labels.derived.tsv --predictions preds.json
     eval.py score --dataset-file val.et.jsonl --predictions preds.json
 
 QA (SQuAD-format .json): predictions are {question id: answer text}; prints exact_match and f1
 (0–100) with the normalisation used ("squad" by default, as the SQuAD v1.1 / XQuAD scripts;
-"mlqa" + --lang as the MLQA script). Classification / multiple choice (XNLI .tsv, MNLI or
-COPA/XCOPA .jsonl, COPA .xml): predictions map the example's position in the file ("0", "1", ...)
+"mlqa" + --lang as the MLQA script; "mixed-zh" for Chinese answers as the FUN authors' released
+code scored XQuAD zh: mixed segmentation, non-ASCII punctuation kept as tokens).
+Classification / multiple choice (XNLI .tsv, MNLI or COPA/XCOPA .jsonl, COPA .xml): predictions map the example's position in the file ("0", "1", ...)
 to a label (an int, or an NLI label name); prints accuracy (0–100).
 
 Unanswered items count as wrong and are reported as `missing` (the official scripts do the same).
@@ -23,7 +24,7 @@ from typing import Any, Sequence
 
 from .errors import DataFormatError, DataNotFoundError
 from .examples import NLI_LABEL_IDS, ExampleList
-from .metrics import accuracy, gold_answers, qa_scores
+from .metrics import NORMALIZATIONS, accuracy, gold_answers, qa_scores
 from .readers import (
     load_json,
     read_copa_jsonl,
@@ -40,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="eval.py score", description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset-file", required=True, type=Path, help="SQuAD-format .json, XNLI .tsv, COPA/XCOPA/MNLI .jsonl, COPA .xml")
     parser.add_argument("--predictions", required=True, type=Path, help="JSON: {id: answer text} (QA) or {index: label}")
-    parser.add_argument("--normalization", choices=("squad", "mlqa"), default="squad", help="QA answer normalisation (default: squad)")
+    parser.add_argument("--normalization", choices=NORMALIZATIONS, default="squad",
+                        help="QA answer normalisation (default: squad; mixed-zh: Chinese, as the paper's released code)")
     parser.add_argument("--lang", help="answer language for --normalization mlqa; language to select in an original xnli.*.tsv")
     parser.add_argument("--labels", type=Path, help="label file for XTREME XNLI test files (xnli/test-labels.derived.tsv)")
     return parser
@@ -126,7 +128,7 @@ def score(args: argparse.Namespace) -> dict:
 def main(argv: list[str]) -> int:
     """Entry point; `argv` starts with the word "score" (e.g. sys.argv[1:] of eval.py)."""
     if not argv or argv[0] != "score":
-        print("usage: eval.py score --dataset-file FILE --predictions FILE [--normalization squad|mlqa] [--lang L]", file=sys.stderr)
+        print("usage: eval.py score --dataset-file FILE --predictions FILE [--normalization squad|mlqa|mixed-zh] [--lang L]", file=sys.stderr)
         return 2
     try:
         args = build_parser().parse_args(argv[1:])

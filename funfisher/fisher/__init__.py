@@ -3,8 +3,9 @@
 - `trace.py`: `trace_fisher` (the estimate over batches), `batch_trace`, `example_traces`,
   `FisherEstimate`, and `fisher_mode` (why the estimators change nothing in the model).
 - `labels.py`: the label modes ("sample" = Eq. 1, "argmax", "gold") and log p(y|x) per head.
-- `per_example.py`: the readable exact estimators ("loop", "vmap") and Algorithm 2's batch
-  approximation ("batch"); `hooks.py`: the fast exact one ("hooks", one backward pass).
+- `per_example.py`: the readable exact estimators ("loop", "vmap") and the paper's Algorithm 2
+  exactly ("batch": ||sum_i g_i||^2 / |b|^3 per batch, E = tr(F) / |b|^2, so not on Eq. 1's
+  scale); `hooks.py`: the fast exact one ("hooks", one backward pass).
 - `stopping.py`: `estimate_until_separated`, add batches until the top unit is separated.
 - `tracking.py`: `tracking_values` for tr(F) curves through training (Figures 3, 4).
 """

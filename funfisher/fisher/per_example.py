@@ -6,10 +6,20 @@ all expect the caller (`funfisher.fisher.trace`) to have put the model in eval m
 gradients enabled for the parameters. Labels come from `labels.choose_labels` with the
 uniforms `u` drawn beforehand, so every estimator sees the same y for the same example.
 
-- `sq_norms_loop`: the definition of Eq. 1's summand, one example at a time: forward the
-  example alone, differentiate its own log p(y|x). Slow, obviously correct.
-- `sq_norms_vmap`: the same, vectorized with `torch.func` (vmap over grad of a functional call).
-- `sq_norm_of_batch_sum`: the paper's Algorithm 2 batch approximation (see its docstring).
+With g_i = grad_theta log p(y_i|x_i) the per-example gradient (for QA, log p(y_i|x_i) =
+log p_start(s_i|x_i) + log p_end(e_i|x_i), one example = one term; see `labels.log_likelihood`):
+
+- `sq_norms_loop`: the definition of Eq. 1's summand, ||g_i||^2 for every example i, one
+  example at a time: forward the example alone, differentiate its own log p(y|x). Slow,
+  obviously correct. [B, P]
+- `sq_norms_vmap`: the same [B, P], vectorized with `torch.func` (vmap over grad of a functional call).
+- `algorithm2_sq_norms`: the paper's Algorithm 2 (Appendix D) per batch, exactly:
+  (1/|b|) ||grad_theta (1/|b|) sum_i log p(y_i|x_i)||^2 = ||sum_i g_i||^2 / |b|^3. [P]
+
+Relation: with sampled labels (Eq. 1) E_y[g_i] = 0 and the examples' labels are independent, so
+the cross terms <g_i, g_j> (i != j) vanish in expectation and E[Algorithm 2] = E[(1/|b|) sum_i
+||g_i||^2] / |b|^2 = tr(F) / |b|^2. The exact estimators estimate tr(F) itself; Algorithm 2's
+numbers are on a 1/|b|^2 scale (plus cross-term noise, and a bias with argmax / gold labels).
 
 The fast exact estimator (one ordinary backward pass) lives in `funfisher.fisher.hooks`.
 """
@@ -88,19 +98,39 @@ def sq_norms_vmap(model: nn.Module, inputs: Inputs, kind: str, mode: str, u: tor
     return torch.stack([grads[name].reshape(batch_size, -1).pow(2).sum(1).double() for name in names], dim=1)
 
 
-def sq_norm_of_batch_sum(model: nn.Module, inputs: Inputs, kind: str, mode: str,
-                         u: torch.Tensor | None, gold: torch.Tensor | None,
-                         params: Sequence[nn.Parameter]) -> torch.Tensor:
-    """The batch approximation (Algorithm 2): ||grad_{theta_p} sum_i log p(y_i|x_i)||^2 / |b|, [P].
+def algorithm2_sq_norms(model: nn.Module, inputs: Inputs, kind: str, mode: str,
+                       u: torch.Tensor | None, gold: torch.Tensor | None,
+                       params: Sequence[nn.Parameter]) -> torch.Tensor:
+    """The paper's Algorithm 2 (Appendix D) on one batch b: per parameter, [P],
 
-    With g_i the per-example gradient, this is ||sum_i g_i||^2 / |b| = |b| * ||mean_i g_i||^2
-    (the two forms are the same number). Compared with the exact per-example mean
-    (1/|b|) sum_i ||g_i||^2 it adds the cross terms (1/|b|) sum_{i != j} <g_i, g_j>. With sampled
-    labels E_{y~p(y|x)}[grad log p(y|x)] = 0, so the cross terms vanish in expectation and the
-    batch value is still an unbiased (noisier) estimate of tr(F); with argmax or gold labels it is
-    biased by (|b| - 1) ||E g||^2. One ordinary backward pass, no per-example work.
+        p.grad^2 / |b|  with  loss = NLL(LogSoftmax(outputs), labels)  (mean over the batch)
+        = (1/|b|) ||grad_p (1/|b|) sum_{i in b} log p(y_i|x_i)||^2 = ||sum_i g_i||^2 / |b|^3
+
+    (g_i the per-example gradient; the sign of the loss does not matter once squared). Summed over
+    a unit's parameters by the caller (AGGAVG's aggregation by task-adapter block), and averaged
+    over batches with equal weights (`FisherEstimate.from_batches`). One ordinary backward pass.
+
+    Scale: compared with the exact per-example mean (1/|b|) sum_i ||g_i||^2 (Eq. 1, the other
+    methods) this is 1/|b|^2 times that plus the cross terms (1/|b|^3) sum_{i != j} <g_i, g_j>.
+    With sampled labels E_{y~p(y|x)}[g_i] = 0, so the cross terms vanish in expectation and
+    E[value] = tr(F) / |b|^2; with argmax or gold labels E[g_i] != 0 in general and the cross
+    terms add a bias. For |b| = 1 it equals the exact value. FUN's choice within one decision
+    (all batches of one size) is unaffected by the 1/|b|^2, but these numbers are not comparable
+    with the exact methods' numbers, nor across batch sizes.
+
+    The authors' released code does the same per batch (as we read it): `F.nll_loss(F.log_softmax(
+    output), label)` (mean reduction) then `fims[n] += p.grad ** 2 / train_batch_size`, summed over
+    the block's entries. Differences: it sums over 41 batches where we average over batches
+    (a constant factor, and what "AGGAVG" says), and it uses argmax labels where we default to
+    sampled ones (Eq. 1; `labels="argmax"` reproduces it).
+
+    QA: one example's log p(y|x) is log p_start(s|x) + log p_end(e|x) (`labels.log_likelihood`),
+    and the batch loss is the mean of -log p(y_i|x_i) over the |b| examples, so
+    loss = (1/|b|) sum_i (-log p_start - log p_end). The released code concatenates the start
+    and end rows into one NLL over 2|b| rows (mean over 2|b|) and still divides by the batch
+    size: its loss is half of ours, so its QA values are 1/4 of ours (the ranking is the same).
     """
     batch_size = next(iter(inputs.values())).shape[0]
-    total = forward_log_likelihood(model, inputs, kind, mode, u, gold).sum()
-    grads = torch.autograd.grad(total, list(params), allow_unused=True)
+    loss = forward_log_likelihood(model, inputs, kind, mode, u, gold).mean()  # = -NLL, mean reduction
+    grads = torch.autograd.grad(loss, list(params), allow_unused=True)
     return torch.stack([sq_norm(g, p) for g, p in zip(grads, params)]) / batch_size

@@ -14,8 +14,12 @@ runner-up are re-ranked after every batch (by the running means).
 The samples v_i are the per-example values ||g_i||^2 when the method is exact: examples (with
 their sampled labels) are independent draws, so one batch of 32 already gives the test 31
 degrees of freedom. Testing per batch instead would need several batches just to estimate the
-spread (the critical t is 6.3 with two batches, 2.4 with four). The batch approximation
-(Algorithm 2) has only one value per batch, so it is tested per batch.
+spread (the critical t is 6.3 with two batches, 2.4 with four). Algorithm 2 (method "batch")
+has only one value per batch, so it is tested per batch, on its own scale (E = tr(F) / |b|^2
+with sampled labels; see `trace.py`). That scale does not matter here: t is a ratio of the
+differences to their own spread, and the tie rule below compares the gap with a fraction of the
+leader's value on the same scale, so both are unchanged when all values are multiplied by a
+constant. (Batches of different sizes do put different 1/|b|^2 weights on their differences.)
 
 Near-ties: the closer two units' tr(F) are, the more examples it takes to tell them apart (the
 number grows with 1 / gap^2), while for FUN it hardly matters which of two near-equal units goes

@@ -1,4 +1,4 @@
-"""tr(F) per unit (paper Eq. 1) and its batch approximation (Algorithm 2).
+"""tr(F) per unit: paper Eq. 1 (exact, per example) and the paper's Algorithm 2 (per batch).
 
 For a unit u (a layer's task adapter, parameters theta_u) the trace of its block of the Fisher
 information is
@@ -14,18 +14,30 @@ Public API (everything is *pure*: it reads the model and returns numbers; see `f
 - `batch_trace(...) -> {unit: float}` for one batch, `example_traces(...) -> {unit: [B] tensor}`
 
 Label modes (`labels`): "sample" (Eq. 1, default), "argmax", "gold" (see `labels.py`).
-Methods (`method`):
+Methods (`method`), with g_i = grad_{theta_u} log p(y_i|x_i) and v_b the value of batch b:
 
-| method    | value per batch b                                   | cost (x a plain forward + backward) |
-|-----------|-----------------------------------------------------|-------------------------------------|
-| "hooks"   | (1/|b|) sum_i ||g_i||^2, exact (default)            | ~1.0x                               |
-| "vmap"    | the same, via torch.func                            | ~1.3x                               |
-| "loop"    | the same, one example at a time (the definition)    | ~1.4x (more for small models)       |
-| "batch"   | ||sum_i g_i||^2 / |b| (Algorithm 2's approximation) | ~1.0x                               |
+| method    | v_b                                                     | estimate over batches  | cost* |
+|-----------|---------------------------------------------------------|------------------------|-------|
+| "hooks"   | (1/|b|) sum_i ||g_i||^2, exact Eq. 1 (default)          | mean over all examples | ~1.0x |
+| "vmap"    | the same, via torch.func                                | the same               | ~1.3x |
+| "loop"    | the same, one example at a time (the definition)        | the same               | ~1.4x |
+| "batch"   | ||sum_i g_i||^2 / |b|^3, Algorithm 2 (Appendix D)       | plain mean over batches| ~1.0x |
 
-where g_i = grad_{theta_u} log p(y_i|x_i); costs as measured by bench/fisher_overhead.py (12
-layers x 384, batch 32 x 128, 2 CPU threads). `FisherEstimate.values` averages the batch values
-weighted by batch size, which for the exact methods is the plain mean over all examples.
+*cost x a plain forward + backward, as measured by bench/fisher_overhead.py (12 layers x 384,
+batch 32 x 128, 2 CPU threads; "loop" costs more for small models).
+
+"batch" is Algorithm 2 exactly: loss = NLL(LogSoftmax(outputs), labels) with PyTorch's default
+mean over the batch, one backward, tr(F)_j = p_j.grad^2 / |b| summed over the unit's parameters
+(AGGAVG: by task-adapter block), then averaged over the batches with equal weights. The
+relation to Eq. 1: with sampled labels E_y[g_i] = 0, the cross terms <g_i, g_j> vanish in
+expectation and E[v_b] = tr(F) / |b|^2. So its scale differs from the exact methods' by 1/|b|^2
+(and with argmax / gold labels the cross terms add a bias); FUN's choice within one decision
+(batches of one size) is unaffected, but "batch" numbers are not comparable with the exact
+methods' numbers, nor across batch sizes (E[v_b] goes as 1/|b|^2, so a short last batch
+weighs more in the plain mean over batches, as it does in Algorithm 2).
+The released code matches it per batch (mean-reduced NLL, `p.grad ** 2 / train_batch_size`);
+it sums 41 batches where we average (a constant factor), and uses argmax labels where we
+default to sampled ones as Eq. 1 says. See `per_example.algorithm2_sq_norms` (also for QA).
 """
 from __future__ import annotations
 
@@ -41,7 +53,7 @@ import torch.nn as nn
 from .hooks import sq_norms_hooks
 from .labels import (LabelMode, check_kind, check_label_mode, default_generator, draw_uniforms,
                      gold_labels)
-from .per_example import Inputs, sq_norm_of_batch_sum, sq_norms_loop, sq_norms_vmap
+from .per_example import Inputs, algorithm2_sq_norms, sq_norms_loop, sq_norms_vmap
 
 Method = Literal["hooks", "vmap", "loop", "batch"]
 METHODS: tuple[Method, ...] = ("hooks", "vmap", "loop", "batch")
@@ -60,8 +72,10 @@ class FisherEstimate:
     """tr(F) per unit over some batches.
 
     Attributes:
-        values: unit -> tr(F) estimate (plain float): the batch values averaged with weights
-            |b| (for the exact methods: the mean of ||g_i||^2 over all examples seen).
+        values: unit -> tr(F) estimate (plain float). Exact methods: the batch values averaged
+            with weights |b|, i.e. the mean of ||g_i||^2 over all examples seen (Eq. 1).
+            "batch": the plain (unweighted) mean of the batch values, Algorithm 2's AGGAVG, on
+            Algorithm 2's scale (E = tr(F) / |b|^2 with sampled labels; module docstring).
         batch_values: unit -> one value per batch, in order.
         batch_sizes: examples per batch, in order.
         labels, method: how the estimate was made.
@@ -98,13 +112,18 @@ class FisherEstimate:
                      labels: str, method: str,
                      example_values: Sequence[Mapping[int, Sequence[float]]] = ()) -> "FisherEstimate":
         """Assemble an estimate from per-batch {unit: value} dicts (all with the same units), and
-        optionally per-batch {unit: per-example values}."""
+        optionally per-batch {unit: per-example values}.
+
+        The batches are averaged weighted by `batch_sizes` (the example mean) for the exact
+        methods, and with equal weights for method "batch" (Algorithm 2 averages per batch).
+        """
         if not batch_values:
             raise ValueError("a tr(F) estimate needs at least one batch; got none")
         units = list(batch_values[0])
         per_unit = {u: [float(bv[u]) for bv in batch_values] for u in units}
-        n = float(sum(batch_sizes))
-        values = {u: sum(v * b for v, b in zip(vs, batch_sizes)) / n for u, vs in per_unit.items()}
+        weights = [1.0] * len(batch_values) if method == "batch" else [float(b) for b in batch_sizes]
+        total = sum(weights)
+        values = {u: sum(v * w for v, w in zip(vs, weights)) / total for u, vs in per_unit.items()}
         examples = {u: [float(x) for ev in example_values for x in ev[u]] for u in units} if example_values else {}
         return cls(values, per_unit, list(batch_sizes), labels, method, examples)
 
@@ -222,7 +241,7 @@ def _unit_example_values(model: nn.Module, batch: Mapping[str, Any], index: Unit
     u = draw_uniforms(batch_size, kind, generator).to(device) if labels == "sample" else None
     gold = _checked_gold(model, batch, inputs, kind, device) if labels == "gold" else None
     if method == "batch":
-        per_param = sq_norm_of_batch_sum(model, inputs, kind, labels, u, gold, index.params)[None]  # [1, P]
+        per_param = algorithm2_sq_norms(model, inputs, kind, labels, u, gold, index.params)[None]  # [1, P]
     else:
         per_param = _EXACT[method](model, inputs, kind, labels, u, gold, index.params)  # [B, P]
     return {unit: per_param[:, cols].sum(dim=1).detach().cpu() for unit, cols in index.columns.items()}
@@ -279,7 +298,7 @@ class BatchEstimator:
 def trace_fisher(model: nn.Module, batches: Iterable[Mapping[str, Any]], units: Units, *,
                  labels: LabelMode = "sample", method: Method = "hooks",
                  generator: torch.Generator | None = None, max_batches: int | None = None) -> FisherEstimate:
-    """Estimate tr(F_u) (Eq. 1) for every unit u on `batches`.
+    """Estimate tr(F_u) (Eq. 1; Algorithm 2's value for method="batch") for every unit u on `batches`.
 
     Args:
         model: a `TaskModel` (kind classification, multiple_choice or qa) on its current weights.
@@ -290,7 +309,8 @@ def trace_fisher(model: nn.Module, batches: Iterable[Mapping[str, Any]], units: 
             biases of nn.Linear, nn.LayerNorm or nn.Embedding modules, which covers adapters, LoRA
             and whole Transformer layers; any parameters for "vmap" / "loop" / "batch").
         labels: "sample" (y ~ p(y|x), Eq. 1), "argmax" (the reference code) or "gold".
-        method: "hooks" (exact, fast), "vmap", "loop" (exact, slower), "batch" (Algorithm 2).
+        method: "hooks" (exact, fast), "vmap", "loop" (exact, slower), "batch" (Algorithm 2,
+            on its own 1/|b|^2 scale: see the module docstring).
         generator: the Fisher-sampling stream for labels="sample" (never the global RNG);
             None means a fresh generator seeded with `labels.DEFAULT_SEED`.
         max_batches: stop after this many batches (None: use all).

@@ -57,6 +57,12 @@ _HEADS_FROM_HF: dict[tuple[Arch, str], dict[str, str]] = {
     },
 }
 
+def uses_pretrained_pooler(arch: Arch, kind: str) -> bool:
+    """Whether the (arch, kind) head's `pool` is the checkpoint's pretrained pooler (BERT
+    classification, multiple choice), which belongs to the frozen base model (heads.py)."""
+    return all(_HEADS_FROM_HF.get((arch, kind), {}).get(k) == v for k, v in _POOLER.items())
+
+
 # Keys that checkpoints carry but no module of ours holds: buffers, tied copies, NSP.
 _IGNORED: list[str] = [
     r"embeddings\.position_ids",  # a buffer (arange) in older HF versions

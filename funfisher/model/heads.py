@@ -11,6 +11,24 @@ Four kinds, matching the Hugging Face heads numerically (tests/model/test_hf_par
 
 The two classification heads are one module: XLM-R's `classifier.dense` is a pooler that sits
 behind one more dropout. Which checkpoint keys feed which head lives in `convert.py`.
+
+What trains (`trainable_parameters`). BERT's pooler (`bert.pooler.dense`, and `roberta.pooler`
+for multiple choice) is part of the *pretrained base model*: in Hugging Face it lives in the
+encoder, and AdapterHub's `train_adapter` (and the paper's released code) freeze it with the rest
+of the base model. So when a head's pooler was loaded from the checkpoint's pooler it is frozen
+(`ClassificationHead.freeze_pooler`) and the head that trains is what the reference trains:
+
+| head (checkpoint with a pooler)          | trainable                                   |
+|------------------------------------------|---------------------------------------------|
+| BERT classification                      | dropout + `out` (linear H -> C)             |
+| XLM-R classification                     | dense, tanh, `out` (its own classifier head) |
+| multiple choice (both archs)             | `out` (linear H -> 1) on the frozen pooler  |
+| QA                                       | `out` = qa_outputs (linear H -> 2)          |
+
+A checkpoint without pooler weights (e.g. multilingual-e5-small) leaves the pooler freshly
+initialized; freezing a random layer would make the head rest on noise, so there the pooler
+trains too and the head is a trainable two-layer head on the first token (the trainer says so in
+the run's notes).
 """
 from __future__ import annotations
 
@@ -46,9 +64,19 @@ class ClassificationHead(nn.Module):
         self.pool = Pooler(config.hidden_size)
         self.dropout = nn.Dropout(config.head_dropout)
         self.out = nn.Linear(config.hidden_size, num_labels)
+        self.pooler_frozen = False  # True when `pool` is the checkpoint's pretrained pooler
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         return self.out(self.dropout(self.pool(self.pre_dropout(hidden))))
+
+    def freeze_pooler(self, frozen: bool = True) -> None:
+        """Treat `pool` as frozen base model (True) or as part of the trained head (False)."""
+        self.pooler_frozen = frozen
+        self.pool.requires_grad_(not frozen)
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """What the optimizer updates: `out`, plus the pooler unless it is the frozen pretrained one."""
+        return list(self.out.parameters()) + ([] if self.pooler_frozen else list(self.pool.parameters()))
 
 
 class QAHead(nn.Module):
@@ -61,6 +89,9 @@ class QAHead(nn.Module):
     def forward(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         start, end = self.out(hidden).unbind(dim=-1)
         return start, end
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return list(self.parameters())
 
 
 class MLMHead(nn.Module):
@@ -80,6 +111,9 @@ class MLMHead(nn.Module):
         if inverse is not None:  # MAD-X: the invertible adapter's inverse sits right before the tied decoder
             h = inverse(h)
         return torch.nn.functional.linear(h, decoder_weight, self.bias)
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return list(self.parameters())
 
 
 def build_head(config: EncoderConfig, kind: HeadKind, num_labels: int | None = None) -> nn.Module:

@@ -17,7 +17,7 @@ from typing import Any
 from tokenizers import Tokenizer
 
 from .config import Arch, EncoderConfig
-from .convert import head_state_from_hf, load_strict, read_weights, split_hf_state_dict
+from .convert import head_state_from_hf, load_strict, read_weights, split_hf_state_dict, uses_pretrained_pooler
 from .encoder import Encoder
 from .heads import HeadKind, TaskModel, build_head
 from .tokenizer import load_tokenizer
@@ -42,7 +42,10 @@ class PretrainedModel:
         head = build_head(self.config, kind, num_labels)
         state = head_state_from_hf(self.head_weights, self.config.arch, kind)
         fresh_groups = tuple(f"{name}." for name, _ in head.named_children()) + ("bias",)
-        load_strict(head, state, source=f"{self.source['path']} ({kind} head)", optional_prefixes=fresh_groups)
+        fresh = load_strict(head, state, source=f"{self.source['path']} ({kind} head)", optional_prefixes=fresh_groups)
+        # The checkpoint's pooler is pretrained base model: frozen, as in AdapterHub (heads.py).
+        if uses_pretrained_pooler(self.config.arch, kind) and not any(k.startswith("pool.") for k in fresh):
+            head.freeze_pooler()
         return TaskModel(self.model, head, kind)
 
 

@@ -10,7 +10,7 @@ is ever re-frozen. Usage in a training loop::
     trainable: set[int] = set()
     for step in range(total_steps):
         if schedule.is_selection_step(step):
-            fisher = estimate(schedule.frozen_units(trainable)) if schedule.needs_fisher else None
+            fisher = estimate(schedule.frozen_units(trainable)) if schedule.needs_fisher_at(step) else None
             selection = schedule.select(step, trainable, fisher)
             trainable |= set(selection.units)
             log.append(selection.to_record())   # {"step", "units"} (+ "ranking" for FUN)

@@ -57,7 +57,7 @@ class Schedule(ABC):
         for step in range(total_steps):
             if schedule.is_selection_step(step):
                 frozen = schedule.frozen_units(trainable)
-                fisher = estimate_traces(frozen) if schedule.needs_fisher else None
+                fisher = estimate_traces(frozen) if schedule.needs_fisher_at(step) else None
                 selection = schedule.select(step, trainable, fisher)
                 trainable |= set(selection.units)
                 log.append(selection.to_record())
@@ -68,7 +68,7 @@ class Schedule(ABC):
     :meth:`state_dict` (which matters for the random schedule, whose order was drawn once).
     """
 
-    #: Whether ``select`` needs tr(F) values (only FUN).
+    #: Whether ``select`` ever needs tr(F) values (only FUN); per step: :meth:`needs_fisher_at`.
     needs_fisher: bool = False
 
     def __init__(self, name: str, n_units: int, k: int) -> None:
@@ -95,6 +95,11 @@ class Schedule(ABC):
         step = operator.index(step)
         return step >= 0 and step % self.k == 0 and step // self.k < self.n_selections
 
+    def needs_fisher_at(self, step: int) -> bool:
+        """Whether SELECT at selection step ``step`` needs tr(F) values (FUN, except where it
+        starts with the top unit at step 0)."""
+        return self.needs_fisher
+
     # -------------------------------------------------------------------------- selection
     def frozen_units(self, trainable: Iterable[int]) -> list[int]:
         """The units that are not trainable yet, ascending (what FUN needs tr(F) for)."""
@@ -114,7 +119,7 @@ class Schedule(ABC):
             trainable: the units that are trainable now. Units already trainable are never
                 returned (nothing is selected twice, nothing is re-frozen).
             fisher: ``{unit: tr(F)}`` covering at least every frozen unit; required when
-                :attr:`needs_fisher`, ignored otherwise.
+                :meth:`needs_fisher_at` the step, ignored otherwise.
         """
         if not self.is_selection_step(step):
             raise ValueError(
@@ -170,6 +175,14 @@ def check_positive_int(option: str, value: Any) -> int:
     if number <= 0:
         raise ValueError(f"option {option!r} must be a positive integer, got {number}")
     return number
+
+
+def check_choice(option: str, value: Any, choices: Iterable[str]) -> str:
+    """``value`` if it is one of ``choices``, or ``ValueError`` naming ``option``."""
+    choices = tuple(choices)
+    if value not in choices:
+        raise ValueError(f"option {option!r} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    return value
 
 
 def check_unit_id(option: str, unit: Any, n_units: int) -> int:

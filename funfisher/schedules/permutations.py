@@ -1,19 +1,20 @@
 """Permutation schedules (paper section 5.2): one unit every k steps, in a given or random order.
 
 Section 5.2 asks whether the top-down order of gradual unfreezing matters by training with
-other orders: random orders and fixed permutations that start near the top, e.g.
-``[10, 1, 0, 3, 9, 6, 8, 2, 5, 7, 4]``. Both are planned schedules
-(:class:`~funfisher.schedules.planned.PlannedSchedule`) that release ``order[i]`` at step
-``i * k``.
+other orders. As in the paper and the authors' released code, the top unit (layer L-1) is
+trainable from step 0 and the permutation orders the other L-1 units, released at steps
+k, 2k, ..., (L-1)k; the paper's example ``[10, 1, 0, 3, 9, 6, 8, 2, 5, 7, 4]`` (L = 12) is
+therefore the fixed order ``[11, 10, 1, 0, 3, 9, 6, 8, 2, 5, 7, 4]`` here. Both schedules are
+planned schedules (:class:`~funfisher.schedules.planned.PlannedSchedule`) that release
+``order[i]`` at step ``i * k``.
+
+- ``random``: ``first="top"`` (default) keeps the top unit first and shuffles the rest;
+  ``first="random"`` shuffles all L units (the top unit may come anywhere).
+- ``fixed``: the order must name every unit exactly once; a schedule that trains only some
+  units is ``surgical``.
 
 Randomness uses its own ``random.Random(seed)``, never the global RNG, so choosing a schedule
 does not shift data shuffling or initialisation.
-
-Note on the paper's 11-element permutations: in the authors' released code the top adapter
-(layer 11 of a 12-layer encoder) is trainable from the start and the listed permutation of
-layers 0..10 is released at steps k, 2k, ..., 11k. To reproduce that with this module, put the
-top unit first: ``fixed_order(12, k, order=[11, 10, 1, 0, 3, 9, 6, 8, 2, 5, 7, 4])``; and
-sample with ``[11] + p for p in sample_permutations(11, count, seed=...)``.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import math
 import random
 from collections.abc import Iterable, Sequence
 
-from .base import check_positive_int, check_unit_list
+from .base import check_choice, check_positive_int, check_unit_list
 from .planned import PlannedSchedule, one_unit_per_step
 
 
@@ -39,29 +40,44 @@ def random_permutation(n_units: int, seed: int) -> list[int]:
     return order
 
 
-def random_order(n_units: int, k: int, *, seed: int) -> PlannedSchedule:
-    """Random scheduled unfreezing: a random order of all units, one every k steps from step 0.
+FIRST_RANDOM = ("top", "random")  # random_order's `first`
+
+
+def random_order(n_units: int, k: int, *, seed: int, first: str = "top") -> PlannedSchedule:
+    """Random scheduled unfreezing (the paper's +Rand): one unit every k steps in a random order.
 
     Algorithm 1 with a SELECT that returns the next unit of an order drawn once, up front, from
-    ``random.Random(seed)``. The drawn order is part of :meth:`PlannedSchedule.state_dict`, so a
-    resumed run continues with the same order.
+    ``random.Random(seed)``. ``first="top"`` (Section 5.2, the released code): the top unit at
+    step 0, then a random permutation of units 0..L-2; ``first="random"``: a random permutation
+    of all units. The drawn order is part of :meth:`PlannedSchedule.state_dict`, so a resumed
+    run continues with the same order.
     """
     n_units = check_positive_int("n_units", n_units)
-    return PlannedSchedule("random", n_units, k, one_unit_per_step(random_permutation(n_units, seed)))
+    if check_choice("first", first, FIRST_RANDOM) == "top":
+        order = [n_units - 1] + random_permutation(n_units - 1, seed)
+    else:
+        order = random_permutation(n_units, seed)
+    return PlannedSchedule("random", n_units, k, one_unit_per_step(order))
 
 
 def fixed_order(n_units: int, k: int, *, order: Sequence[int]) -> PlannedSchedule:
     """A fixed unfreezing order from the config (section 5.2): ``order[i]`` at step ``i * k``.
 
-    ``order`` must be a non-empty list of distinct unit ids in ``0..n_units-1``. It need not
-    list every unit: units missing from it are never unfrozen (the schedule then has only
-    ``len(order)`` selection steps). See the module docstring for the paper's 11-element
-    permutations.
+    ``order`` must list every unit ``0..n_units-1`` exactly once: an order that leaves units out
+    would silently never train them, which is the ``surgical`` schedule's job. The paper's
+    11-element permutations leave out the top unit because it is trainable from step 0: put it
+    first (see the module docstring).
     """
     n_units = check_positive_int("n_units", n_units)
     checked = check_unit_list("order", order, n_units)
-    if not checked:
-        raise ValueError("option 'order' must list at least one unit for the fixed schedule")
+    missing = [unit for unit in range(n_units) if unit not in checked]
+    if missing:
+        top_first = f"[{n_units - 1}, ...]" if n_units - 1 in missing else "the missing units"
+        raise ValueError(
+            f"option 'order' must list every unit 0..{n_units - 1} once; missing {missing}. "
+            f"For the paper's 11-unit permutations put the top unit first ({top_first}); to train "
+            f"only some units use the 'surgical' schedule (schedule.units)"
+        )
     return PlannedSchedule("fixed", n_units, k, one_unit_per_step(checked))
 
 

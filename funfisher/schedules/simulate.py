@@ -46,7 +46,7 @@ def simulate(
         if step >= total_steps:
             break
         fisher = None
-        if schedule.needs_fisher:
+        if schedule.needs_fisher_at(step):
             frozen = frozenset(schedule.frozen_units(current))
             fisher = fisher_fn(step, frozen) if callable(fisher_fn) else fisher_fn
         selection = schedule.select(step, frozenset(current), fisher)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from funfisher.data import DATASETS, accuracy, gold_answers, load_dataset, normalize_mlqa, normalize_squad, qa_scores
-from funfisher.data.metrics import exact_match, f1, mixed_segmentation
+from funfisher.data.metrics import exact_match, f1, mixed_segmentation, normalize_mixed_zh
 
 
 # --------------------------------------------------------------------------------------------------
@@ -60,6 +60,8 @@ def test_qa_scores_rejects_bad_input():
         qa_scores({"q": ["x"]}, {"q": "x"}, normalization="mlqa")
     with pytest.raises(ValueError, match="not 'th'"):
         qa_scores({"q": ["x"]}, {"q": "x"}, normalization="mlqa", lang="th")
+    with pytest.raises(ValueError, match="for Chinese answers, not 'de'"):
+        qa_scores({"q": ["x"]}, {"q": "x"}, normalization="mixed-zh", lang="de")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -107,6 +109,78 @@ def test_mlqa_scores_record_language():
 
 
 # --------------------------------------------------------------------------------------------------
+# mixed-zh: the released code's zh scoring (UKPLab/naacl2024-fun utils/squad/evaluate.py)
+# --------------------------------------------------------------------------------------------------
+def test_normalize_mixed_zh():
+    # lower, drop ASCII "!" only, CJK characters one token each, "iphone" and "12" stay whole
+    assert normalize_mixed_zh("iPhone 12手机!") == "iphone 12 手 机"
+    # non-ASCII punctuation is kept, as a token of its own (MLQA zh deletes it)
+    assert normalize_mixed_zh("《红楼梦》。") == "《 红 楼 梦 》 。"
+    assert normalize_mlqa("《红楼梦》。", "zh") == "红 楼 梦"
+    assert normalize_mixed_zh("卡万·肖特") == "卡 万 · 肖 特"  # U+00B7 middle dot is Unicode Po
+    # no article removal (SQuAD would drop "the")
+    assert normalize_mixed_zh("The 长城") == "the 长 城"
+    assert normalize_mixed_zh("  ") == ""
+
+
+def test_zh_pairs_under_each_normalization():
+    # (prediction, gold) -> (EM, F1) per normalization, 0-1 scale:
+    # 1. "北京" vs "北京大学"
+    #    squad:    one token each, different -> EM 0, F1 0
+    #    mixed-zh: [北,京] vs [北,京,大,学], 2 common: P = 2/2 = 1, R = 2/4 = 1/2, F1 = 2*1*(1/2)/(3/2) = 2/3
+    # 2. "北京。" vs "北京"
+    #    squad:    "。" is not ASCII, stays -> "北京。" vs "北京", EM 0, F1 0
+    #    mixed-zh: [北,京,。] vs [北,京]: P = 2/3, R = 1, F1 = 2*(2/3)/(5/3) = 0.8, EM 0
+    #    mlqa-zh:  "。" deleted -> EM 1, F1 1
+    # 3. "iphone 12 手机!" vs "iPhone 12手机"
+    #    squad:    [iphone, 12, 手机] vs [iphone, 12手机]: 1 common, P = 1/3, R = 1/2, F1 = (1/3)/(5/6) = 0.4
+    #    mixed-zh: [iphone, 12, 手, 机] both -> EM 1, F1 1
+    # 4. "红楼梦" vs "《红楼梦》"
+    #    squad:    EM 0, F1 0 (the book-title marks are not ASCII)
+    #    mixed-zh: [红,楼,梦] vs [《,红,楼,梦,》]: P = 1, R = 3/5, F1 = 2*(3/5)/(8/5) = 0.75
+    #    mlqa-zh:  marks deleted -> EM 1, F1 1
+    pairs = [("北京", "北京大学"), ("北京。", "北京"), ("iphone 12 手机!", "iPhone 12手机"), ("红楼梦", "《红楼梦》")]
+    squad = [(exact_match(p, g), f1(p, g)) for p, g in pairs]
+    mixed = [(exact_match(p, g, normalize_mixed_zh), f1(p, g, normalize_mixed_zh)) for p, g in pairs]
+    assert squad == [(0.0, 0.0), (0.0, 0.0), (0.0, pytest.approx(0.4)), (0.0, 0.0)]
+    assert mixed == [(0.0, pytest.approx(2 / 3)), (0.0, pytest.approx(0.8)), (1.0, 1.0), (0.0, pytest.approx(0.75))]
+    mlqa = lambda text: normalize_mlqa(text, "zh")  # noqa: E731
+    assert [exact_match(p, g, mlqa) for p, g in pairs] == [0.0, 1.0, 1.0, 1.0]
+
+    gold = {f"q{i}": [g] for i, (_, g) in enumerate(pairs)}
+    predictions = {f"q{i}": p for i, (p, _) in enumerate(pairs)}
+    # squad:    EM = 0; F1 = 100 * (0 + 0 + 0.4 + 0) / 4 = 10
+    # mixed-zh: EM = 100 * 1/4 = 25; F1 = 100 * (2/3 + 0.8 + 1 + 0.75) / 4 = 80.41666...
+    scores = qa_scores(gold, predictions, "squad")
+    assert (scores["exact_match"], scores["f1"]) == (0.0, pytest.approx(10.0))
+    scores = qa_scores(gold, predictions, "mixed-zh")
+    assert scores["normalization"] == "mixed-zh"
+    assert (scores["exact_match"], scores["f1"]) == (25.0, pytest.approx(100 * (2 / 3 + 0.8 + 1 + 0.75) / 4))
+    assert scores["f1"] == pytest.approx(80.416666667)
+    assert qa_scores(gold, predictions, "mixed-zh", lang="zh")["f1"] == scores["f1"]  # lang may be given as zh
+
+
+def test_xquad_zh_real_answers_three_ways(shared_data):
+    examples = load_dataset("xquad", "test", "zh", shared_data)[:5]
+    gold = gold_answers(examples)
+    # the first five XQuAD zh golds: "308", "136 次", "118", "四次", "卡万·肖特" (U+00B7 middle dot)
+    assert [e.answers[0][0] for e in examples] == ["308", "136 次", "118", "四次", "卡万·肖特"]
+    ids = [e.id for e in examples]
+    predictions = {ids[0]: "308", ids[1]: "136", ids[3]: "四", ids[4]: "肖特"}  # ids[2] unanswered
+    # squad:    308 exact; [136] vs [136, 次]: P 1, R 1/2, F1 2/3; "四" vs "四次" one token each: 0;
+    #           "肖特" vs "卡万·肖特": 0; missing: 0 -> EM 100*1/5 = 20, F1 = 100*(1 + 2/3)/5 = 33.33
+    # mixed-zh: 308: 1; 136: 2/3; [四] vs [四,次]: 2/3; [肖,特] vs [卡,万,·,肖,特]: P 1, R 2/5, F1 = 0.8/1.4 = 4/7
+    #           -> EM 20, F1 = 100*(1 + 2/3 + 2/3 + 4/7)/5 = 58.10
+    # mlqa-zh:  as mixed-zh except "·" deleted: [肖,特] vs [卡,万,肖,特]: R 1/2, F1 2/3 -> F1 = 100*(1 + 3*(2/3))/5 = 60
+    squad = qa_scores(gold, predictions, "squad")
+    mixed = qa_scores(gold, predictions, "mixed-zh")
+    mlqa = qa_scores(gold, predictions, "mlqa", "zh")
+    assert (squad["exact_match"], squad["f1"], squad["missing"]) == (20.0, pytest.approx(100 * (5 / 3) / 5), 1)
+    assert (mixed["exact_match"], mixed["f1"]) == (20.0, pytest.approx(100 * (1 + 4 / 3 + 4 / 7) / 5))
+    assert (mlqa["exact_match"], mlqa["f1"]) == (20.0, pytest.approx(60.0))
+
+
+# --------------------------------------------------------------------------------------------------
 # real data: gold predictions score 100
 # --------------------------------------------------------------------------------------------------
 def test_gold_predictions_score_100(shared_data):
@@ -115,6 +189,9 @@ def test_gold_predictions_score_100(shared_data):
         predictions = {e.id: e.answers[0][0] for e in examples}
         scores = qa_scores(gold_answers(examples), predictions)
         assert (scores["exact_match"], scores["f1"], scores["missing"]) == (100.0, 100.0, 0), lang
+    zh = load_dataset("xquad", "test", "zh", shared_data)
+    scores = qa_scores(gold_answers(zh), {e.id: e.answers[0][0] for e in zh}, "mixed-zh")
+    assert (scores["exact_match"], scores["f1"], scores["total"]) == (100.0, 100.0, 1190)
     for lang in DATASETS["mlqa"].languages:
         examples = load_dataset("mlqa", "dev", lang, shared_data)
         predictions = {e.id: e.answers[0][0] for e in examples}

@@ -115,3 +115,37 @@ def test_errors_exit_2_with_file_named(tmp_path, capsys):
     assert "needs the answer language" in capsys.readouterr().err
     assert main(["not-score"]) == 2
     assert main(["score", "--bogus"]) == 2
+
+
+def test_mixed_zh_normalization_choice(tmp_path, capsys):
+    context = "北京大学在北京。"
+    dataset = _json(tmp_path / "zh.json", {"version": "1.1", "data": [{"title": "t", "paragraphs": [{"context": context, "qas": [
+        {"id": "q1", "question": "哪所大学?", "answers": [{"text": "北京大学", "answer_start": 0}]},
+        {"id": "q2", "question": "在哪里?", "answers": [{"text": "北京", "answer_start": 5}]}]}]}]})
+    predictions = str(_json(tmp_path / "p.json", {"q1": "北京", "q2": "北京。"}))
+    # q1 "北京" vs "北京大学"; q2 "北京。" vs "北京"
+    # squad:    one token each side, never equal -> EM 0, F1 0
+    # mixed-zh: q1 [北,京] vs [北,京,大,学]: P 1, R 1/2, F1 2/3; q2 [北,京,。] vs [北,京]: P 2/3, R 1, F1 0.8
+    #           -> EM 0, F1 = 100 * (2/3 + 0.8) / 2 = 73.33
+    # mlqa zh:  q2's "。" is deleted -> exact; EM 50, F1 = 100 * (2/3 + 1) / 2 = 83.33
+    expected = {"squad": (0.0, 0.0), "mixed-zh": (0.0, 100 * (2 / 3 + 0.8) / 2), "mlqa-zh": (50.0, 100 * (2 / 3 + 1) / 2)}
+    for args, name in ((["--normalization", "squad"], "squad"), (["--normalization", "mixed-zh"], "mixed-zh"),
+                       (["--normalization", "mixed-zh", "--lang", "zh"], "mixed-zh"),
+                       (["--normalization", "mlqa", "--lang", "zh"], "mlqa-zh")):
+        assert main(["score", "--dataset-file", str(dataset), "--predictions", predictions, *args]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert result["normalization"] == name
+        assert (result["exact_match"], result["f1"]) == (expected[name][0], pytest.approx(expected[name][1])), name
+    assert main(["score", "--dataset-file", str(dataset), "--predictions", predictions,
+                 "--normalization", "mixed-zh", "--lang", "de"]) == 2
+    assert "for Chinese answers, not 'de'" in capsys.readouterr().err
+
+
+def test_subprocess_xquad_zh_mixed_segmentation_gold_is_100(shared_data, tmp_path):
+    examples = load_dataset("xquad", "test", "zh", shared_data)
+    predictions = _json(tmp_path / "pred.json", {e.id: e.answers[0][0] for e in examples})
+    done = _run("--dataset-file", str(shared_data / "xquad/xquad.zh.json"), "--predictions", str(predictions),
+                "--normalization", "mixed-zh")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert (result["exact_match"], result["f1"], result["normalization"], result["total"]) == (100.0, 100.0, "mixed-zh", 1190)

@@ -166,6 +166,32 @@ def test_other_stop_reasons_and_arguments():
         estimate_until_separated(model, batches(3), same, tolerance=1.5)
 
 
+def test_algorithm_2_is_tested_per_batch_and_the_rule_is_scale_free():
+    """method="batch" (Algorithm 2, values ~ tr(F) / |b|^2): one sample per batch, the estimate is
+    the plain mean of the batch values, and t / the tie rule do not change when every value is
+    multiplied by a constant (e.g. 1 / |b|^2 = 1 / 64 for batches of 8)."""
+    model, units = tiny_classifier()
+    clear = {0: units[2][:1], 1: units[2]}  # unit 1 is a superset of unit 0: larger on every batch
+    result = estimate_until_separated(model, batches(40), clear, min_batches=1, max_batches=40, method="batch",
+                                      generator=torch.Generator().manual_seed(0))
+    est = result.estimate
+    assert result.reason == "separated" and result.n_batches >= 2  # the first look needs two batches
+    assert result.test.samples == "batches" and result.test.n == result.n_batches
+    assert result.test.t > result.test.critical and (result.test.leader, result.test.runner_up) == (1, 0)
+    assert all(a > b for a, b in zip(est.batch_values[1], est.batch_values[0]))
+    assert est.example_values == {} and est.method == "batch"
+    for u in clear:
+        assert est.values[u] == pytest.approx(sum(est.batch_values[u]) / est.n_batches, rel=1e-12)
+
+    per_batch = {0: [9.0, 11.0, 10.5, 9.5], 1: [8.7, 11.2, 10.1, 9.6]}
+    for tolerance in (0.0, 0.05):
+        base = separation(estimate(per_batch), tolerance=tolerance)
+        scaled = separation(estimate({u: [v / 64 for v in vs] for u, vs in per_batch.items()}), tolerance=tolerance)
+        assert (scaled.separated, scaled.tied, scaled.leader) == (base.separated, base.tied, base.leader)
+        assert scaled.t == pytest.approx(base.t, rel=1e-12)
+    assert separation(estimate(per_batch), tolerance=0.05).tied  # the case above is a real tie
+
+
 def test_bonferroni_makes_the_test_stricter_and_stopping_changes_nothing():
     model, units = tiny_classifier()
     model.train()

@@ -291,26 +291,48 @@ def test_qa_padded_positions_get_probability_zero():
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("labels", ["gold", "sample"])
 def test_batch_mode_equals_its_definition(kind, labels):
-    """Algorithm 2's approximation: ||sum_i g_i||^2 / |b| = |b| * ||mean_i g_i||^2."""
+    """Algorithm 2 (Appendix D): grad of the batch-mean log-likelihood, squared, divided by |b|:
+    (1/|b|) ||mean_i g_i||^2 = ||sum_i g_i||^2 / |b|^3, with g_i the per-example gradient of
+    log p(y_i|x_i) (for QA log p_start + log p_end, one term per example, as in the reference)."""
     model, units = tiny_model(kind)
     batch = tiny_batch(kind, LENGTHS)
     y = gold(batch, kind) if labels == "gold" else sampled_labels(model, batch, seed=3)
     rows = reference_grads(model, batch, units, y)
     b = len(rows)
     value = batch_trace(model, batch, units, labels=labels, method="batch", generator=torch.Generator().manual_seed(3))
+    exact = {u: float(reference_sq_norms(model, batch, units, y)[u].mean()) for u in units}
     for u in units:
         total = torch.stack([r[u] for r in rows]).sum(0)
         mean = torch.stack([r[u] for r in rows]).mean(0)
-        assert value[u] == pytest.approx(float(total.pow(2).sum()) / b, rel=1e-9)
-        assert value[u] == pytest.approx(b * float(mean.pow(2).sum()), rel=1e-9)
+        assert value[u] == pytest.approx(float(total.pow(2).sum()) / b ** 3, rel=1e-9)
+        assert value[u] == pytest.approx(float(mean.pow(2).sum()) / b, rel=1e-9)
+        # not Eq. 1's scale: ||sum_i g_i||^2 <= |b| sum_i ||g_i||^2 (Cauchy-Schwarz), so Algorithm 2's
+        # value is at most the exact one / |b| (its expectation with sampled labels is exact / |b|^2)
+        assert value[u] <= exact[u] / b * (1 + 1e-9)
 
 
 def test_batch_mode_of_one_example_is_exact():
+    """|b| = 1: no cross terms and 1/|b|^2 = 1, Algorithm 2 and Eq. 1 give the same number."""
     model, units = tiny_model("classification")
     batch = tiny_batch("classification", [5])
     exact = batch_trace(model, batch, units, labels="gold", method="hooks")
     approx = batch_trace(model, batch, units, labels="gold", method="batch")
     assert approx == pytest.approx(exact, rel=1e-9)
+
+
+def test_batch_mode_averages_batches_with_equal_weights():
+    """Algorithm 2's AGGAVG: the plain mean of the batch values; exact methods: the example mean."""
+    model, units = tiny_model("classification")
+    batches = [tiny_batch("classification", LENGTHS, seed=1), tiny_batch("classification", [4, 6], seed=2)]
+    est = trace_fisher(model, batches, units, labels="gold", method="batch")
+    singles = [batch_trace(model, b, units, labels="gold", method="batch") for b in batches]
+    assert est.batch_sizes == [5, 2] and est.example_values == {}
+    for u in units:
+        assert est.batch_values[u] == pytest.approx([s[u] for s in singles], rel=1e-12)
+        assert est.values[u] == pytest.approx((singles[0][u] + singles[1][u]) / 2, rel=1e-12)
+    made = FisherEstimate.from_batches([{0: 1.0}, {0: 4.0}], [3, 1], "gold", "batch")
+    assert made.values[0] == 2.5  # (1 + 4) / 2, not (3 * 1 + 1 * 4) / 4 = 1.75
+    assert FisherEstimate.from_batches([{0: 1.0}, {0: 4.0}], [3, 1], "gold", "hooks").values[0] == 1.75
 
 
 # --------------------------------------------------------------------------- labels and estimates

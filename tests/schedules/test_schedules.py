@@ -40,6 +40,11 @@ def run(schedule, total_steps: int = 10_000, fisher_fn=TRACES):
     return simulate(schedule, total_steps, fisher_fn=fisher_fn if schedule.needs_fisher else None)
 
 
+#: TRACES ranked (no ties), and the same without the top unit 11 (FUN's default starts with it).
+RANKED = [6, 10, 3, 11, 8, 1, 4, 7, 5, 0, 9, 2]
+RANKED_BELOW_TOP = [u for u in RANKED if u != L - 1]
+
+
 def steps_and_units(records):
     return [(record["step"], record["units"]) for record in records]
 
@@ -86,8 +91,9 @@ def test_surgical_releases_its_subset_at_step_0_only():
     assert steps_and_units(run(build("surgical"))) == [(0, [2, 5, 9])]
 
 
-def test_random_is_a_permutation_one_unit_every_k_steps():
-    schedule = build("random")
+@pytest.mark.parametrize("first", ["top", "random"])
+def test_random_is_a_permutation_one_unit_every_k_steps(first):
+    schedule = build("random", first=first)
     records = run(schedule)
     assert [record["step"] for record in records] == [i * K for i in range(L)]
     assert all(len(record["units"]) == 1 for record in records)
@@ -96,19 +102,57 @@ def test_random_is_a_permutation_one_unit_every_k_steps():
     assert order == [group[0] for group in schedule.state_dict()["plan"]]
 
 
+def test_random_starts_with_the_top_unit_by_default():
+    # Section 5.2 and the released code: layer L-1 trains from step 0, the permutation orders 0..L-2.
+    tops = {run(build("random", seed=seed))[0]["units"][0] for seed in range(20)}
+    assert tops == {L - 1}
+    # first="random": over 20 seeds the first unit is not always the top one
+    assert len({run(build("random", seed=seed, first="random"))[0]["units"][0] for seed in range(20)}) > 1
+    assert build("random").state_dict()["plan"][0] == [L - 1]
+
+
 def test_fun_follows_the_trace_ranking():
-    order = sorted(TRACES, key=TRACES.get, reverse=True)  # no ties in TRACES
-    assert order == [6, 10, 3, 11, 8, 1, 4, 7, 5, 0, 9, 2]
-    assert steps_and_units(run(build("fun"))) == one_per_step(order)
+    assert sorted(TRACES, key=TRACES.get, reverse=True) == RANKED  # no ties in TRACES
+    # default first="top": unit 11 at step 0 without tr(F), then tr(F) decides from step k on
+    assert steps_and_units(run(build("fun"))) == one_per_step([L - 1] + RANKED_BELOW_TOP)
+    # first="fisher": tr(F) decides step 0 as well
+    assert steps_and_units(run(build("fun", first="fisher"))) == one_per_step(RANKED)
+
+
+def test_fun_asks_for_traces_from_step_k_by_default():
+    calls = []
+
+    def fisher_fn(step, frozen):
+        calls.append(step)
+        return TRACES
+
+    schedule = build("fun")
+    run(schedule, fisher_fn=fisher_fn)
+    assert calls == [i * K for i in range(1, L)]  # 11 tr(F) decisions, the first at step k
+    assert not schedule.needs_fisher_at(0) and schedule.needs_fisher_at(K)
+    assert build("fun", first="fisher").needs_fisher_at(0)
+    assert schedule.select(0) == Selection(step=0, units=(L - 1,))  # no traces needed at step 0
+
+
+def test_first_is_validated():
+    with pytest.raises(ValueError, match="option 'first' must be one of 'top', 'fisher'"):
+        build("fun", first="random")
+    with pytest.raises(ValueError, match="option 'first' must be one of 'top', 'random'"):
+        build("random", first="fisher")
+    with pytest.raises(ValueError, match="option 'first' is not used by schedule 'gu'"):
+        build("gu", first="top")
 
 
 def test_records_are_json_ready_and_fun_records_carry_the_ranking():
-    fun_records = run(build("fun"))
+    fun_records = run(build("fun", first="fisher"))
     assert json.loads(json.dumps(fun_records)) == fun_records
     first = fun_records[0]
-    assert [entry["unit"] for entry in first["ranking"]] == [6, 10, 3, 11, 8, 1, 4, 7, 5, 0, 9, 2]
+    assert [entry["unit"] for entry in first["ranking"]] == RANKED
     assert first["ranking"][0] == {"unit": 6, "trace": 9.0}
     assert len(fun_records[1]["ranking"]) == L - 1  # only the units frozen at that step
+    top_first = run(build("fun"))
+    assert "ranking" not in top_first[0]  # step 0 released the top unit without tr(F)
+    assert [entry["unit"] for entry in top_first[1]["ranking"]] == RANKED_BELOW_TOP
     assert "ranking" not in run(build("gu"))[0]
 
 
@@ -125,8 +169,9 @@ def test_is_selection_step_per_schedule():
     assert [s for s in range(1000) if lpft.is_selection_step(s)] == [0, 50]
     assert [s for s in range(1000) if build("standard").is_selection_step(s)] == [0]
     assert [s for s in range(1000) if build("surgical").is_selection_step(s)] == [0]
-    fun3 = build("fun", m=5)
-    assert list(fun3.selection_steps()) == [0, 50, 100]
+    fun5 = build("fun", m=5)
+    assert list(fun5.selection_steps()) == [0, 50, 100, 150]  # top, then 5 + 5 + 1 of the other 11
+    assert list(build("fun", m=5, first="fisher").selection_steps()) == [0, 50, 100]
 
 
 def test_needs_fisher_only_for_fun():
@@ -159,7 +204,7 @@ def test_trainable_set_only_grows(name):
 # ---------------------------------------------------------------------------------- FUN rule
 def test_fun_picks_argmax_over_frozen_units_only():
     traces = {0: 1.0, 1: 5.0, 2: 9.0, 3: 2.0}  # unit 2 has the largest trace but is trainable
-    small = make_schedule("fun", n_units=4, k=10)
+    small = make_schedule("fun", n_units=4, k=10, first="fisher")
     selection = small.select(10, trainable={2}, fisher=traces)
     assert selection.units == (1,)
     assert [unit for unit, _ in selection.ranking] == [1, 3, 0]
@@ -167,7 +212,7 @@ def test_fun_picks_argmax_over_frozen_units_only():
 
 
 def test_fun_ties_go_to_the_higher_layer():
-    schedule = make_schedule("fun", n_units=5, k=10)
+    schedule = make_schedule("fun", n_units=5, k=10, first="fisher")
     tied = {unit: 1.0 for unit in range(5)}
     assert schedule.select(0, fisher=tied).units == (4,)
     assert steps_and_units(simulate(schedule, 100, fisher_fn=tied)) == [
@@ -177,8 +222,10 @@ def test_fun_ties_go_to_the_higher_layer():
 
 
 def test_fun_m_units_at_a_time():
-    records = run(build("fun", m=5))
+    records = run(build("fun", m=5, first="fisher"))
     assert steps_and_units(records) == [(0, [6, 10, 3, 11, 8]), (50, [1, 4, 7, 5, 0]), (100, [9, 2])]
+    records = run(build("fun", m=5))
+    assert steps_and_units(records) == [(0, [11]), (50, [6, 10, 3, 8, 1]), (100, [4, 7, 5, 0, 9]), (150, [2])]
     assert select_by_fisher(TRACES, [0, 1, 2], m=2) == [1, 0]
 
 
@@ -189,7 +236,7 @@ def test_fun_uses_fresh_traces_at_each_step():
         calls.append((step, sorted(frozen)))
         return {unit: float(unit % 3) for unit in frozen}
 
-    records = simulate(make_schedule("fun", n_units=4, k=10), 1000, fisher_fn=fisher_fn)
+    records = simulate(make_schedule("fun", n_units=4, k=10, first="fisher"), 1000, fisher_fn=fisher_fn)
     # traces 0, 1, 2, 0: unit 2, then 1, then the tie 0/3 goes to the higher unit 3.
     assert steps_and_units(records) == [(0, [2]), (10, [1]), (20, [3]), (30, [0])]
     assert calls == [(0, [0, 1, 2, 3]), (10, [0, 1, 3]), (20, [0, 3]), (30, [0])]
@@ -222,16 +269,17 @@ def test_random_does_not_touch_the_global_rng():
 
 
 # ------------------------------------------------------------------------------ fixed order
-def test_fixed_accepts_the_papers_permutation_of_eleven_units():
-    order = [10, 1, 0, 3, 9, 6, 8, 2, 5, 7, 4]
-    records = simulate(make_schedule("fixed", n_units=11, k=K, order=order), 10_000)
+def test_fixed_takes_the_papers_permutation_after_the_top_unit():
+    order = [11, 10, 1, 0, 3, 9, 6, 8, 2, 5, 7, 4]  # Section 5.2's example, top unit first
+    records = run(build("fixed", order=order))
     assert steps_and_units(records) == one_per_step(order)
 
 
-def test_fixed_units_not_listed_are_never_unfrozen():
-    records = run(build("fixed", order=[10, 1, 0, 3, 9, 6, 8, 2, 5, 7, 4]))
-    assert 11 not in unfreeze_steps(records)
-    assert len(records) == 11
+def test_fixed_must_cover_every_unit_and_points_to_surgical():
+    with pytest.raises(ValueError, match=r"must list every unit 0..11 once; missing \[11\].*\[11, \.\.\.\].*'surgical'"):
+        build("fixed", order=[10, 1, 0, 3, 9, 6, 8, 2, 5, 7, 4])  # the paper's 11 without the top
+    with pytest.raises(ValueError, match=r"missing \[0, 1\].*'surgical'"):
+        build("fixed", order=[11, 10, 9, 8, 7, 6, 5, 4, 3, 2])
 
 
 @pytest.mark.parametrize(
@@ -242,7 +290,7 @@ def test_fixed_units_not_listed_are_never_unfrozen():
         ([-1, 3], "unit id -1 is out of range"),
         ([0, "3"], "unit id must be an integer"),
         ([True, 2], "unit id must be an integer"),
-        ([], "at least one unit"),
+        ([], r"missing \[0, 1, 2"),
         ("0123", "must be a list of unit ids"),
     ],
 )
@@ -375,20 +423,22 @@ def test_options_are_checked_by_name():
         make_schedule("fun", n_units=L, k=K, m=0)
     # None means "not set", so one config dict can serve every schedule.
     assert make_schedule("gu", n_units=L, k=K, seed=None, order=None).name == "gu"
-    assert schedule_options("random") == {"seed": True}
-    assert schedule_options("fun") == {"m": False}
+    assert schedule_options("random") == {"seed": True, "first": False}
+    assert schedule_options("fun") == {"m": False, "first": False}
     assert schedule_options("gu") == {}
 
 
 def test_fun_without_fisher_values_is_an_error():
     with pytest.raises(ValueError, match="option 'fisher': the fun schedule needs tr\\(F\\)"):
-        build("fun").select(0)
+        build("fun").select(K)
+    with pytest.raises(ValueError, match="option 'fisher': the fun schedule needs tr\\(F\\)"):
+        build("fun", first="fisher").select(0)
     with pytest.raises(ValueError, match="option 'fisher_fn'"):
         simulate(build("fun"), 1000)
 
 
 def test_missing_or_invalid_fisher_values_are_errors():
-    schedule = make_schedule("fun", n_units=4, k=10)
+    schedule = make_schedule("fun", n_units=4, k=10, first="fisher")
     with pytest.raises(ValueError, match=r"missing tr\(F\) for frozen unit\(s\) \[1, 3\]"):
         schedule.select(0, fisher={0: 1.0, 2: 1.0})
     with pytest.raises(ValueError, match="option 'fisher': unit id 4 is out of range"):
