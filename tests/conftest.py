@@ -25,3 +25,28 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "README.md").is_file():
         pytest.skip(f"real datasets not found at {SHARED_DATA} (set FUNFISHER_TEST_DATA to a copy of shared/data)")
     return SHARED_DATA
+
+
+# A training run small enough for a test: the tiny BERT fixture (2 layers, hidden 32) on the XNLI
+# sample shipped in data/demo, 10 steps. Tests add or override keys with `tiny_config(...)`.
+TINY_RUN = [
+    f"model.name={REPO_ROOT / 'tests/fixtures/tiny-bert/classification'}",
+    f"task.data_dir={REPO_ROOT / 'data/demo'}",
+    "task.max_length=32", "task.eval_n=24", "task.train.n=48", "task.evaluate.languages=['en', 'de', 'sw']",
+    "train.max_steps=10", "train.batch_size=8", "train.eval_every=3", "train.checkpoint_every=3",
+    "schedule.k=2", "fisher.max_batches=3", "fisher.min_batches=2", "fisher.batch_size=8", "fisher.track_every=4",
+]
+
+
+@pytest.fixture
+def tiny_overrides() -> list[str]:
+    """The TINY_RUN overrides, as `--set` values for the command line."""
+    return list(TINY_RUN)
+
+
+@pytest.fixture
+def tiny_config():
+    """`tiny_config("schedule.name=fun", ...)`: the TINY_RUN configuration plus overrides."""
+    from funfisher.runconfig import load_config
+
+    return lambda *extra: load_config(None, TINY_RUN + list(extra))

@@ -25,20 +25,13 @@ from funfisher.trainer import attach_task_adapter, finish, prepare, train, train
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures"
-TINY = [
-    f"model.name={FIXTURES / 'tiny-bert/classification'}",
-    f"task.data_dir={REPO / 'data/demo'}",
-    "task.max_length=32", "task.eval_n=24", "task.train.n=48", "task.evaluate.languages=['en', 'de', 'sw']",
-    "train.max_steps=8", "train.batch_size=8", "train.eval_every=4", "train.checkpoint_every=4",
-    "schedule.k=2", "fisher.max_batches=3", "fisher.min_batches=2", "fisher.batch_size=8", "fisher.track_every=0",
-]
 H = 32
 UNIT = (H * 2 + 2) + (2 * H + H)  # 162: the bottleneck adapter of one layer
 LINEAR_HH = H * H + H  # 1056: a dense H -> H layer (the pooler, XLM-R's classifier.dense)
 
 
-def tiny(*extra: str):
-    return load_config(None, TINY + list(extra))
+# The tiny run of tests/conftest.py (TINY_RUN), shorter and without tr(F) tracking.
+SHORT = ("train.max_steps=8", "train.eval_every=4", "train.checkpoint_every=4", "fisher.track_every=0")
 
 
 def counts_for(model_dir: Path, kind: str, adapters: str = "bottleneck") -> dict:
@@ -99,8 +92,8 @@ def test_a_checkpoint_without_a_pooler_gets_a_trainable_two_layer_head(tmp_path)
 
 
 @pytest.mark.parametrize("schedule", ["standard", "lpft"])
-def test_pretrained_pooler_is_bit_identical_after_training(tmp_path, schedule):
-    run = prepare(tiny(f"schedule.name={schedule}", "schedule.k=4"))
+def test_pretrained_pooler_is_bit_identical_after_training(tmp_path, schedule, tiny_config):
+    run = prepare(tiny_config(*SHORT, f"schedule.name={schedule}", "schedule.k=4"))
     pool = {n: p.detach().clone() for n, p in run.model.head.pool.named_parameters()}
     out = {n: p.detach().clone() for n, p in run.model.head.out.named_parameters()}
     in_optimizer = {id(p) for group in run.optimizer.param_groups for p in group["params"]}
@@ -119,10 +112,10 @@ def test_pretrained_pooler_is_bit_identical_after_training(tmp_path, schedule):
 # --------------------------------------------------------------------------------------------------
 # random streams: tracking never changes FUN's choices
 # --------------------------------------------------------------------------------------------------
-def test_fisher_tracking_on_or_off_never_changes_funs_decisions(tmp_path):
+def test_fisher_tracking_on_or_off_never_changes_funs_decisions(tmp_path, tiny_config):
     runs = {}
     for track_every in (0, 1):
-        run = prepare(tiny("schedule.name=fun", "schedule.first=fisher", f"fisher.track_every={track_every}"))
+        run = prepare(tiny_config(*SHORT, "schedule.name=fun", "schedule.first=fisher", f"fisher.track_every={track_every}"))
         train(run, tmp_path / str(track_every))
         runs[track_every] = run
     off, on = runs[0], runs[1]
@@ -139,12 +132,12 @@ def test_fisher_tracking_on_or_off_never_changes_funs_decisions(tmp_path):
 # --------------------------------------------------------------------------------------------------
 # full fine-tuning evaluates every language
 # --------------------------------------------------------------------------------------------------
-def test_full_fine_tuning_evaluates_every_language_even_with_language_adapters_configured(tmp_path):
+def test_full_fine_tuning_evaluates_every_language_even_with_language_adapters_configured(tmp_path, tiny_config):
     # a MAD-X language adapter for en only: an adapter run would skip de and sw
     pm = load_pretrained(FIXTURES / "tiny-bert/classification")
     A.add_adapter(pm.model, "en", "seq_bn_inv")
     A.save_adapter(pm.model, "en", tmp_path / "en")
-    cfg = tiny("adapters.kind=full", "train.max_steps=2", f"adapters.language_adapters={{en = '{tmp_path / 'en'}'}}")
+    cfg = tiny_config(*SHORT, "adapters.kind=full", "train.max_steps=2", f"adapters.language_adapters={{en = '{tmp_path / 'en'}'}}")
     run = prepare(cfg)
     train(run, tmp_path / "run")
     results = finish(run, tmp_path / "run")

@@ -11,32 +11,18 @@ import torch
 
 from funfisher import adapters as A
 from funfisher.recipes import run_one
-from funfisher.runconfig import load_config
 from funfisher.runs import RunExistsError
 from funfisher.evaluation import model_inputs
 from funfisher.plots import plots_available
 from funfisher.trainer import TASK, collate, finish, prepare, train
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = [
-    f"model.name={REPO / 'tests/fixtures/tiny-bert/classification'}",
-    f"task.data_dir={REPO / 'data/demo'}",
-    "task.max_length=32", "task.eval_n=24", "task.train.n=48", "task.evaluate.languages=['en', 'de', 'sw']",
-    "train.max_steps=10", "train.batch_size=8", "train.eval_every=3", "train.checkpoint_every=3",
-    "schedule.k=2", "fisher.max_batches=3", "fisher.min_batches=2", "fisher.batch_size=8", "fisher.track_every=4",
-]
-
-
-def tiny_config(*extra: str):
-    return load_config(None, TINY + list(extra))
-
-
 def adapter_weights(run) -> dict[str, torch.Tensor]:
     return {n: p.detach().clone() for n, p in run.model.named_parameters() if ".adapters." in n or n.startswith("head.")}
 
 
 @pytest.mark.parametrize("schedule", ["fun", "random", "gu"])
-def test_killed_and_resumed_run_ends_with_identical_weights(tmp_path, schedule):
+def test_killed_and_resumed_run_ends_with_identical_weights(tmp_path, schedule, tiny_config):
     cfg = tiny_config(f"schedule.name={schedule}", "schedule.seed=3" if schedule == "random" else "schedule.seed=''")
     straight = prepare(cfg)
     train(straight, tmp_path / "a")
@@ -59,7 +45,7 @@ def test_killed_and_resumed_run_ends_with_identical_weights(tmp_path, schedule):
     assert fisher_a == (tmp_path / "b" / "fisher.jsonl").read_text() and fisher_a.count("\n") == len(straight.fisher_log)
 
 
-def test_frozen_parameters_never_change_even_with_weight_decay(tmp_path):
+def test_frozen_parameters_never_change_even_with_weight_decay(tmp_path, tiny_config):
     cfg = tiny_config("schedule.name=gu", "schedule.k=4", "train.weight_decay=0.1", "train.max_steps=6")
     run = prepare(cfg)
     base_before = {n: p.detach().clone() for n, p in run.model.encoder.named_parameters() if not n.startswith("adapters.")}
@@ -79,7 +65,7 @@ def test_frozen_parameters_never_change_even_with_weight_decay(tmp_path):
         assert int(run.optimizer.state[p]["step"]) == 6
 
 
-def test_frozen_unit_is_untouched_until_unfrozen(tmp_path):
+def test_frozen_unit_is_untouched_until_unfrozen(tmp_path, tiny_config):
     cfg = tiny_config("schedule.name=gu", "schedule.k=100", "train.weight_decay=0.5", "train.max_steps=5")
     run = prepare(cfg)
     before = [p.detach().clone() for p in run.units[0]]
@@ -96,7 +82,7 @@ def test_gu_unfreezes_the_second_top_layer_at_step_k():
     assert records[0] == {"step": 0, "units": [11]} and records[1] == {"step": 50, "units": [10]}
 
 
-def test_results_json_has_the_contract_fields(tmp_path):
+def test_results_json_has_the_contract_fields(tmp_path, tiny_config):
     results = run_one(tiny_config("schedule.name=fun", "schedule.first=fisher"), tmp_path / "run")
     on_disk = json.loads((tmp_path / "run" / "results.json").read_text())
     assert on_disk["schedule"] == results["schedule"]
@@ -121,7 +107,7 @@ def test_results_json_has_the_contract_fields(tmp_path):
         assert plots_available() in (tmp_path / "run" / "summary.md").read_text()
 
 
-def test_saved_adapter_reloads_with_identical_outputs(tmp_path):
+def test_saved_adapter_reloads_with_identical_outputs(tmp_path, tiny_config):
     run = prepare(tiny_config("schedule.name=standard"))
     train(run, tmp_path)
     finish(run, tmp_path)
@@ -136,7 +122,7 @@ def test_saved_adapter_reloads_with_identical_outputs(tmp_path):
         torch.testing.assert_close(run.model(**batch), other.model(**batch), atol=0, rtol=0)
 
 
-def test_existing_run_folder_is_not_overwritten(tmp_path):
+def test_existing_run_folder_is_not_overwritten(tmp_path, tiny_config):
     out = tmp_path / "run"
     out.mkdir()
     (out / "results.json").write_text("{}")
@@ -145,9 +131,9 @@ def test_existing_run_folder_is_not_overwritten(tmp_path):
     assert (out / "results.json").read_text() == "{}"
 
 
-def test_cli_runs_and_rejects_bad_config(tmp_path):
+def test_cli_runs_and_rejects_bad_config(tmp_path, tiny_overrides):
     cmd = [sys.executable, str(REPO / "train.py"), "--schedule", "gu", "--max-steps", "4", "--output", str(tmp_path / "cli")]
-    for item in TINY:
+    for item in tiny_overrides:
         cmd += ["--set", item]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -157,7 +143,7 @@ def test_cli_runs_and_rejects_bad_config(tmp_path):
     assert bad.returncode == 2 and "unknown key 'lrr' (did you mean 'lr'?)" in bad.stderr
 
 
-def test_full_fine_tuning_baseline(tmp_path):
+def test_full_fine_tuning_baseline(tmp_path, tiny_config):
     """adapters.kind = "full": the whole encoder trains (units = layers, embeddings with unit 0)."""
     cfg = tiny_config("adapters.kind=full", "schedule.name=standard", "train.max_steps=3", "fisher.track_every=2")
     run = prepare(cfg)
@@ -171,7 +157,7 @@ def test_full_fine_tuning_baseline(tmp_path):
     assert set(results["fisher"][0]["values"]) == {"0", "1"}  # tracking works on whole-layer units
 
 
-def test_device_option_resolves_or_fails_clearly():
+def test_device_option_resolves_or_fails_clearly(tiny_config):
     from funfisher.trainer import resolve_device
 
     assert resolve_device("cpu") == torch.device("cpu")
@@ -185,7 +171,7 @@ def test_device_option_resolves_or_fails_clearly():
             prepare(tiny_config("train.device=cuda"))  # fails before any data is loaded
 
 
-def test_explicit_cpu_device_trains_like_the_default(tmp_path):
+def test_explicit_cpu_device_trains_like_the_default(tmp_path, tiny_config):
     default = prepare(tiny_config("train.max_steps=3"))  # prepare seeds the global RNG (dropout): train right after
     train(default, tmp_path / "a")
     explicit = prepare(tiny_config("train.max_steps=3", "train.device=cpu"))
