@@ -54,6 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from funfisher.runconfig import ConfigError, FisherConfig, load_config  # noqa: E402
 from funfisher.runs import atomic_write_json, read_jsonl  # noqa: E402
+from funfisher.schedules import rank_by_fisher  # noqa: E402
 from funfisher.trainer import Run, prepare, selection_estimate, train  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -160,8 +161,8 @@ def pooled_choice(reference: list[dict], m: int) -> tuple[list[int], dict[str, f
     """All reference draws averaged (equal batch counts): the best estimate this run has."""
     units = reference[0]["values"]
     pooled = {u: statistics.fmean(r["values"][u] for r in reference) for u in units}
-    ranking = sorted(pooled, key=lambda u: (-pooled[u], -int(u)))  # FUN's tie-break: higher unit
-    return sorted(int(u) for u in ranking[:m]), pooled
+    ranking = rank_by_fisher({int(u): v for u, v in pooled.items()}, [int(u) for u in units])  # FUN's tie-break
+    return sorted(u for u, _ in ranking[:m]), pooled
 
 
 def summarize_checkpoint(settings: list[Setting], draws: list[list[dict]], m: int) -> dict[str, Any]:
@@ -250,7 +251,8 @@ def pct(x: float | None) -> str:
 def print_checkpoint(c: dict[str, Any], settings: list[Setting]) -> None:
     ref, n_ref = c["reference"], settings[0].draws
     own = c.get("own")
-    top3 = sorted(ref["pooled_values"].items(), key=lambda kv: (-kv[1], -int(kv[0])))[:3]
+    pooled = {int(u): v for u, v in ref["pooled_values"].items()}
+    top3 = rank_by_fisher(pooled, pooled)[:3]
     print(f"\n## decision {c['decision']} at step {c['step']}: {len(c['frozen'])} frozen units, m={c['m']}")
     print(f"{settings[0].name} x {n_ref}: choices {compact(ref['choices'])}; majority {ref['choice']} "
           f"(self-agreement {pct(ref['self_agreement'])}: the ceiling), pooled {ref['pooled_choice']}; "

@@ -12,6 +12,7 @@ from .evaluation import average_coverage, cross_lingual_average, results_table, 
 from .model import load_pretrained
 from .runconfig import load_config
 from .runs import atomic_write_json, atomic_write_text
+from .tasks import get_task
 from .trainer import TASK
 DEFAULT_SPLIT = {"xnli": "dev", "xquad": "test", "mlqa": "dev", "xcopa": "test", "copa": "val", "squad": "dev", "mnli": "dev_matched"}
 
@@ -48,8 +49,8 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     spec = D.DATASETS[s["dataset"]]
     s["split"] = s["split"] or DEFAULT_SPLIT.get(s["dataset"], spec.splits[0])
     s["languages"] = s["languages"] or list(spec.languages)
-    s["max_length"] = s["max_length"] or (384 if spec.task == "qa" else 128)
-    s["kind"] = spec.task
+    s["task"] = get_task(spec.task)
+    s["max_length"] = s["max_length"] or s["task"].default_max_length
     s["num_labels"] = spec.num_labels or s["num_labels"]
     return s
 
@@ -57,7 +58,8 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
 def evaluate_saved(args: argparse.Namespace) -> dict[str, Any]:
     s = _settings(args)
     pm = load_pretrained(s["model"], arch=s["arch"])
-    model = pm.task_model(s["kind"], num_labels=s["num_labels"] if s["kind"] == "classification" else None)
+    task = s["task"]
+    model = pm.task_model(task.kind, num_labels=task.num_labels(s["num_labels"]))
     if s["full"]:
         from safetensors.torch import load_file
 
@@ -74,11 +76,11 @@ def evaluate_saved(args: argparse.Namespace) -> dict[str, Any]:
                         batch_size=args.batch_size, n=args.n, seed=s["seed"])
     result = {"evaluated": str(args.path), "model": pm.source, "dataset": s["dataset"], "split": s["split"],
               "n_per_language": args.n, "metrics": metrics,
-              "xling_avg": cross_lingual_average(metrics, s["source"]),
+              "xling_avg": cross_lingual_average(metrics, s["source"], task),
               "xling_avg_over": average_coverage(metrics, s["source"]), "source_language": s["source"]}
     out = args.output or args.path
     stem = f"eval-{s['dataset']}-{s['split']}"
-    table = results_table(metrics, s["source"])
+    table = results_table(metrics, s["source"], task)
     atomic_write_json(out / f"{stem}.json", result)
     atomic_write_text(out / f"{stem}.md", f"# {args.path}: {s['dataset']} {s['split']}\n\n{table}\n")
     print(table)

@@ -8,6 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+from .schedules import make_schedule, simulate, unfreeze_steps
+
 
 def plots_available() -> str | None:
     """None if matplotlib can be used, else the reason it cannot."""
@@ -61,12 +63,13 @@ def plot_schedule(schedule_log: Sequence[dict], n_units: int, k: int, path: Path
     """Step at which each unit became trainable, against the top-down order of gradual unfreezing."""
     import matplotlib.pyplot as plt
 
-    when = {u: e["step"] for e in schedule_log for u in e["units"]}
+    when = unfreeze_steps(schedule_log)
     if not when:
         return False
+    top_down = unfreeze_steps(simulate(make_schedule("gu", n_units, k), total_steps=n_units * k))
     fig, ax = plt.subplots(figsize=(6, 4))
     units = list(range(n_units))
-    ax.step([(n_units - 1 - u) * k for u in units], units, where="post", color="grey", ls="--", label="top-down (GU)")
+    ax.step([top_down[u] for u in units], units, where="post", color="grey", ls="--", label="top-down (GU)")
     xs = [when.get(u) for u in units]
     ax.scatter([x for x in xs if x is not None], [u for u, x in zip(units, xs) if x is not None],
                color="tab:red", zorder=3, label="this run")

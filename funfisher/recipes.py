@@ -13,9 +13,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .evaluation import average_coverage, primary_metric
+from .evaluation import average_coverage
 from .runconfig import RunConfig, to_dict, to_toml
 from .runs import atomic_write_json, atomic_write_text, create_run_dir
+from .tasks import Task, get_task
 from .trainer import CHECKPOINT, FISHER_LOG, finish, prepare, train
 
 
@@ -63,7 +64,7 @@ def compare(configs: dict[str, RunConfig], output: Path, resume: bool = False,
         results[name] = run_one(cfg, output / name, resume=resume, pm=copy.deepcopy(base_pm))
     schedules = list(configs)
     config = first
-    table = comparison_table(results, config.adapters.source_language)
+    table = comparison_table(results, config.adapters.source_language, config.task.kind)
     atomic_write_json(output / "comparison.json", {
         "schedules": schedules,
         "metric": table["metric"],
@@ -87,18 +88,20 @@ def compare(configs: dict[str, RunConfig], output: Path, resume: bool = False,
     return results
 
 
-def comparison_table(results: dict[str, dict[str, Any]], source_language: str = "en") -> dict[str, Any]:
-    """Per language (rows) x schedule (columns) of the primary metric, plus the cross-lingual average.
+def comparison_table(results: dict[str, dict[str, Any]], source_language: str = "en",
+                     task: str | Task = "classification") -> dict[str, Any]:
+    """Per language (rows) x schedule (columns) of `task`'s primary metric (a kind or a Task, as in
+    `evaluation.cross_lingual_average`), plus the cross-lingual average.
 
     The average row says which languages it covers (`average_coverage`): one label when every
     schedule averages the same languages, else each cell names its own. The returned dict has
     "metric", "values", "xling_avg_over" ({schedule: coverage}) and "markdown"."""
     names = list(results)
     langs = list(next(iter(results.values()))["metrics"])
-    values = {n: {lang: primary_metric(m) for lang, m in results[n]["metrics"].items() if "skipped" not in m}
+    task = get_task(task)
+    values = {n: {lang: task.primary_metric(m) for lang, m in results[n]["metrics"].items() if "skipped" not in m}
               for n in names}
-    first = next(m for m in next(iter(results.values()))["metrics"].values() if "skipped" not in m)
-    metric = "f1" if "f1" in first else "accuracy"
+    metric = task.primary
     lines = [f"| language ({metric}) | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
     for lang in langs:
         lines.append(f"| {lang} | " + " | ".join(f"{values[n][lang]:.2f}" if lang in values[n] else "skipped"

@@ -40,7 +40,7 @@ import torch.nn as nn
 from . import adapters as A
 from . import data as D
 from . import fisher as FI
-from .evaluation import encode_features, evaluate_examples, model_inputs, primary_metric, task_loss
+from .evaluation import evaluate_examples
 from .model import load_pretrained
 from .model.convert import uses_pretrained_pooler
 from .model.heads import TaskModel
@@ -48,6 +48,7 @@ from .progress import Progress
 from .runconfig import FisherConfig, RunConfig
 from .runs import append_jsonl, atomic_torch_save, atomic_write_json, atomic_write_text, read_jsonl
 from .schedules import Schedule, make_schedule
+from .tasks import get_task
 
 TASK = "task"  # the name of the task adapter inside the model (a role decides what it is, not this name)
 CHECKPOINT = "checkpoint.pt"
@@ -119,7 +120,8 @@ def prepare(config: RunConfig, pm=None) -> Run:
     # run must not depend on whether its model was loaded here or handed in (train.py --compare).
     torch.manual_seed(config.seed)
     task = config.task
-    model = pm.task_model(task.kind, num_labels=task.num_labels if task.kind == "classification" else None)
+    task_type = get_task(task.kind)  # what the kind decides: features, head size (funfisher.tasks)
+    model = pm.task_model(task.kind, num_labels=task_type.num_labels(task.num_labels))
     units, notes = attach_task_adapter(model, config)
     model.to(device)  # in place: the units' parameter objects stay the same
     schedule = make_schedule(config.schedule.name, n_units=len(units), k=config.schedule.k,
@@ -128,8 +130,8 @@ def prepare(config: RunConfig, pm=None) -> Run:
     train_examples, train_notes = load_split(task.train, task.data_dir, config.seed)
     notes += train_notes
     val_examples, _ = load_split(task.validation, task.data_dir, config.seed, n=task.eval_n)
-    train_features = encode_features(task.kind, pm.tokenizer, train_examples, task.max_length, task.doc_stride)
-    val_features = encode_features(task.kind, pm.tokenizer, val_examples, task.max_length, task.doc_stride)
+    train_features = task_type.encode(pm.tokenizer, train_examples, task.max_length, task.doc_stride)
+    val_features = task_type.encode(pm.tokenizer, val_examples, task.max_length, task.doc_stride)
     batches_per_epoch = math.ceil(len(train_features) / config.train.batch_size)
     total = config.train.max_steps or math.ceil(config.train.epochs * batches_per_epoch)
 
@@ -313,7 +315,7 @@ def validate(run: Run) -> float:
                                 task.validation.languages[0], task.max_length, task.doc_stride,
                                 run.config.train.eval_batch_size, features=run.val_features)
     run.seconds["validation"] += time.perf_counter() - t0
-    value = primary_metric(metrics)
+    value = get_task(run.model.kind).primary_metric(metrics)
     if value > run.best_metric:
         run.best_metric, run.best_step, run.best_state = value, run.step, trained_state(run)
     return value
@@ -381,6 +383,7 @@ def train(run: Run, run_dir: Path, resume: bool = False, stop_after: int | None 
 
     `stop_after`: return right after that step's checkpoint (used by tests to simulate a kill)."""
     cfg = run.config
+    task = get_task(run.model.kind)  # the training loss and the model inputs
     run_dir.mkdir(parents=True, exist_ok=True)
     if resume:
         load_checkpoint(run, run_dir)
@@ -399,7 +402,7 @@ def train(run: Run, run_dir: Path, resume: bool = False, stop_after: int | None 
 
         t0 = time.perf_counter()
         run.model.train()
-        loss = task_loss(run.model.kind, run.model(**model_inputs(batch)), batch)
+        loss = task.loss(run.model(**task.inputs(batch)), batch)
         loss.backward()
         trainable = [p for p in run.optimizer.param_groups[0]["params"] if p.grad is not None]
         grad_norm = torch.nn.utils.clip_grad_norm_(trainable, cfg.train.max_grad_norm) if trainable else torch.tensor(0.0)
@@ -467,7 +470,7 @@ def finish(run: Run, run_dir: Path) -> dict[str, Any]:
         },
         "trainable_parameters": trainable_parameters(run.model, run.units),
         "metrics": metrics,
-        "xling_avg": cross_lingual_average(metrics, cfg.adapters.source_language),
+        "xling_avg": cross_lingual_average(metrics, cfg.adapters.source_language, run.model.kind),
         "xling_avg_over": average_coverage(metrics, cfg.adapters.source_language),
         "source_language": cfg.adapters.source_language,
         "best": {"step": run.best_step, "validation": run.best_metric},
@@ -489,7 +492,7 @@ def finish(run: Run, run_dir: Path) -> dict[str, Any]:
     summary = [f"# {cfg.name}: schedule `{cfg.schedule.name}`", "",
                f"Model `{cfg.model.name}`, task adapter `{cfg.adapters.kind}`, {run.step} steps, "
                f"best English validation {run.best_metric:.2f} at step {run.best_step}.", "",
-               results_table(metrics, cfg.adapters.source_language), "",
+               results_table(metrics, cfg.adapters.source_language, run.model.kind), "",
                "Schedule (step: units): " + ", ".join(f"{r['step']}: {r['units']}" for r in run.schedule_log), ""]
     summary += [f"- {n}" for n in run.notes] + ([f"- {plots_note}"] if plots_note else [])
     atomic_write_text(run_dir / "summary.md", "\n".join(summary) + "\n")

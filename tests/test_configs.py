@@ -26,8 +26,7 @@ import pytest
 from funfisher.data import DATASETS, load_dataset, remove_xquad_paragraphs
 from funfisher.data.registry import dataset_files
 from funfisher.runconfig import load_config, to_dict
-from funfisher.schedules import SCHEDULES, make_schedule
-from funfisher.schedules.simulate import simulate, unfreeze_steps
+from funfisher.schedules import SCHEDULES, make_schedule, simulate, unfreeze_steps
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"

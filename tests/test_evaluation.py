@@ -10,7 +10,8 @@ from funfisher import adapters as A
 from funfisher import data as D
 from funfisher import load_pretrained
 from funfisher.data import QAExample
-from funfisher.evaluation import Predictions, cross_lingual_average, results_table, score, zero_shot
+from funfisher.evaluation import cross_lingual_average, results_table, zero_shot
+from funfisher.tasks import Predictions, get_task
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -55,11 +56,11 @@ ZH_GOLD = [("北京大学", "北京"), ("北京", "北京。")]  # (gold, predic
 
 
 def _score_with_answers(monkeypatch, dataset: str, lang: str, pairs) -> dict:
-    """`score` for QA with the span decoding replaced by fixed answer texts."""
+    """The QA task's `score` with the span decoding replaced by fixed answer texts."""
     examples = [QAExample(id=f"q{i}", question="?", context=gold, answers=((gold, 0),)) for i, (gold, _) in enumerate(pairs)]
     answers = {f"q{i}": prediction for i, (_, prediction) in enumerate(pairs)}
     monkeypatch.setattr(D, "postprocess_qa", lambda examples, features, starts, ends: answers)
-    return score("qa", D.DATASETS[dataset].metric, examples, [], Predictions(start_logits=[], end_logits=[]), lang)
+    return get_task("qa").score(D.DATASETS[dataset].metric, examples, [], Predictions(start_logits=[], end_logits=[]), lang)
 
 
 def test_xquad_zh_is_scored_both_ways_labelled(monkeypatch):
@@ -71,8 +72,8 @@ def test_xquad_zh_is_scored_both_ways_labelled(monkeypatch):
     mixed = result["zh_mixed_segmentation"]
     assert set(mixed) == {"exact_match", "f1", "normalization"}
     assert (mixed["exact_match"], mixed["f1"], mixed["normalization"]) == (0.0, pytest.approx(220 / 3), "mixed-zh")
-    assert cross_lingual_average({"en": {"f1": 90.0}, "zh": result}) == 0.0  # the average uses the primary F1
-    table = results_table({"en": {"exact_match": 80.0, "f1": 90.0}, "zh": result})
+    assert cross_lingual_average({"en": {"f1": 90.0}, "zh": result}, task="qa") == 0.0  # the average uses the primary F1
+    table = results_table({"en": {"exact_match": 80.0, "f1": 90.0}, "zh": result}, task="qa")
     assert table.splitlines()[3:] == [
         "| zh | 0.00 | 0.00 |",
         "| zh (mixed segmentation, as the released code; not in the average) | 0.00 | 73.33 |",

@@ -2,7 +2,8 @@
 
 - `trace.py`: `trace_fisher` (the estimate over batches), `batch_trace`, `example_traces`,
   `FisherEstimate`, and `fisher_mode` (why the estimators change nothing in the model).
-- `labels.py`: the label modes ("sample" = Eq. 1, "argmax", "gold") and log p(y|x) per head.
+- `labels.py`: the label modes ("sample" = Eq. 1, "argmax", "gold"); log p(y|x) per head kind
+  is the kind's `log_likelihood` in `funfisher.tasks`.
 - `per_example.py`: the readable exact estimators ("loop", "vmap") and the paper's Algorithm 2
   exactly ("batch": ||sum_i g_i||^2 / |b|^3 per batch, E = tr(F) / |b|^2, so not on Eq. 1's
   scale); `hooks.py`: the fast exact one ("hooks", one backward pass).

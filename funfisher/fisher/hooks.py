@@ -51,7 +51,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .labels import choose_labels, log_likelihood
+from ..tasks import Task
+from .labels import chosen_log_likelihood
 from .per_example import Inputs
 
 #: The module types whose parameters the hooks method understands.
@@ -180,7 +181,7 @@ def _sq_norms(role: _Role, inputs: list[torch.Tensor], grads: list[torch.Tensor]
 
 
 # --------------------------------------------------------------------------- the estimator
-def sq_norms_hooks(model: nn.Module, inputs: Inputs, kind: str, mode: str, u: torch.Tensor | None,
+def sq_norms_hooks(model: nn.Module, inputs: Inputs, task: Task, mode: str, u: torch.Tensor | None,
                    gold: torch.Tensor | None, params: Sequence[nn.Parameter],
                    ghost: bool | None = None) -> torch.Tensor:
     """Same result as `per_example.sq_norms_loop`, [B, P], from one forward and one backward pass.
@@ -198,7 +199,7 @@ def sq_norms_hooks(model: nn.Module, inputs: Inputs, kind: str, mode: str, u: to
     finally:
         for h in handles:
             h.remove()
-    total = log_likelihood(outputs, choose_labels(outputs, kind, mode, u, gold), kind).sum()
+    total = chosen_log_likelihood(outputs, task, mode, u, gold).sum()
 
     for key, rec in recorders.items():
         if not rec.calls:

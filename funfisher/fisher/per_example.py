@@ -7,7 +7,7 @@ gradients enabled for the parameters. Labels come from `labels.choose_labels` wi
 uniforms `u` drawn beforehand, so every estimator sees the same y for the same example.
 
 With g_i = grad_theta log p(y_i|x_i) the per-example gradient (for QA, log p(y_i|x_i) =
-log p_start(s_i|x_i) + log p_end(e_i|x_i), one example = one term; see `labels.log_likelihood`):
+log p_start(s_i|x_i) + log p_end(e_i|x_i), one example = one term; see `tasks.QuestionAnswering`):
 
 - `sq_norms_loop`: the definition of Eq. 1's summand, ||g_i||^2 for every example i, one
   example at a time: forward the example alone, differentiate its own log p(y|x). Slow,
@@ -32,7 +32,8 @@ import torch.nn as nn
 from torch.func import functional_call, grad, vmap
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from .labels import Outputs, choose_labels, log_likelihood
+from ..tasks import Outputs, Task
+from .labels import chosen_log_likelihood
 
 Inputs = Mapping[str, torch.Tensor]  # input_ids / attention_mask / token_type_ids, batch first
 
@@ -44,18 +45,18 @@ def sq_norm(g: torch.Tensor | None, param: torch.Tensor) -> torch.Tensor:
     return g.pow(2).sum().double()
 
 
-def forward_log_likelihood(model: nn.Module, inputs: Inputs, kind: str, mode: str,
+def forward_log_likelihood(model: nn.Module, inputs: Inputs, task: Task, mode: str,
                            u: torch.Tensor | None, gold: torch.Tensor | None) -> torch.Tensor:
     """One forward pass of the batch -> log p(y_i|x_i) per example [B] (labels chosen in between)."""
     outputs: Outputs = model(**inputs)
-    return log_likelihood(outputs, choose_labels(outputs, kind, mode, u, gold), kind)
+    return chosen_log_likelihood(outputs, task, mode, u, gold)
 
 
 def _rows(x: torch.Tensor | None, i: int) -> torch.Tensor | None:
     return None if x is None else x[i:i + 1]
 
 
-def sq_norms_loop(model: nn.Module, inputs: Inputs, kind: str, mode: str, u: torch.Tensor | None,
+def sq_norms_loop(model: nn.Module, inputs: Inputs, task: Task, mode: str, u: torch.Tensor | None,
                   gold: torch.Tensor | None, params: Sequence[nn.Parameter]) -> torch.Tensor:
     """||grad_{theta_p} log p(y_i|x_i)||^2 for every example i and parameter p: [B, P].
 
@@ -66,13 +67,13 @@ def sq_norms_loop(model: nn.Module, inputs: Inputs, kind: str, mode: str, u: tor
     rows = []
     for i in range(batch_size):
         one = {k: v[i:i + 1] for k, v in inputs.items()}
-        logp = forward_log_likelihood(model, one, kind, mode, _rows(u, i), _rows(gold, i)).sum()
+        logp = forward_log_likelihood(model, one, task, mode, _rows(u, i), _rows(gold, i)).sum()
         grads = torch.autograd.grad(logp, list(params), allow_unused=True)
         rows.append(torch.stack([sq_norm(g, p) for g, p in zip(grads, params)]))
     return torch.stack(rows)
 
 
-def sq_norms_vmap(model: nn.Module, inputs: Inputs, kind: str, mode: str, u: torch.Tensor | None,
+def sq_norms_vmap(model: nn.Module, inputs: Inputs, task: Task, mode: str, u: torch.Tensor | None,
                   gold: torch.Tensor | None, params: Sequence[nn.Parameter]) -> torch.Tensor:
     """Same result as `sq_norms_loop`, [B, P], via torch.func: vmap_i grad_theta log p(y_i|x_i).
 
@@ -88,8 +89,7 @@ def sq_norms_vmap(model: nn.Module, inputs: Inputs, kind: str, mode: str, u: tor
     def logp_one(theta: dict[str, torch.Tensor], x: dict[str, torch.Tensor],
                  u_i: torch.Tensor | None, gold_i: torch.Tensor | None) -> torch.Tensor:
         out = functional_call(model, theta, (), {k: v.unsqueeze(0) for k, v in x.items()})
-        out = tuple(o[0] for o in out) if kind == "qa" else out[0]
-        return log_likelihood(out, choose_labels(out, kind, mode, u_i, gold_i), kind)
+        return chosen_log_likelihood(task.one_example(out), task, mode, u_i, gold_i)
 
     in_dims = (None, 0, None if u is None else 0, None if gold is None else 0)
     with sdpa_kernel(SDPBackend.MATH):
@@ -98,7 +98,7 @@ def sq_norms_vmap(model: nn.Module, inputs: Inputs, kind: str, mode: str, u: tor
     return torch.stack([grads[name].reshape(batch_size, -1).pow(2).sum(1).double() for name in names], dim=1)
 
 
-def algorithm2_sq_norms(model: nn.Module, inputs: Inputs, kind: str, mode: str,
+def algorithm2_sq_norms(model: nn.Module, inputs: Inputs, task: Task, mode: str,
                        u: torch.Tensor | None, gold: torch.Tensor | None,
                        params: Sequence[nn.Parameter]) -> torch.Tensor:
     """The paper's Algorithm 2 (Appendix D) on one batch b: per parameter, [P],
@@ -124,13 +124,13 @@ def algorithm2_sq_norms(model: nn.Module, inputs: Inputs, kind: str, mode: str,
     (a constant factor, and what "AGGAVG" says), and it uses argmax labels where we default to
     sampled ones (Eq. 1; `labels="argmax"` reproduces it).
 
-    QA: one example's log p(y|x) is log p_start(s|x) + log p_end(e|x) (`labels.log_likelihood`),
+    QA: one example's log p(y|x) is log p_start(s|x) + log p_end(e|x) (`tasks.QuestionAnswering`),
     and the batch loss is the mean of -log p(y_i|x_i) over the |b| examples, so
     loss = (1/|b|) sum_i (-log p_start - log p_end). The released code concatenates the start
     and end rows into one NLL over 2|b| rows (mean over 2|b|) and still divides by the batch
     size: its loss is half of ours, so its QA values are 1/4 of ours (the ranking is the same).
     """
     batch_size = next(iter(inputs.values())).shape[0]
-    loss = forward_log_likelihood(model, inputs, kind, mode, u, gold).mean()  # = -NLL, mean reduction
+    loss = forward_log_likelihood(model, inputs, task, mode, u, gold).mean()  # = -NLL, mean reduction
     grads = torch.autograd.grad(loss, list(params), allow_unused=True)
     return torch.stack([sq_norm(g, p) for g, p in zip(grads, params)]) / batch_size

@@ -50,15 +50,15 @@ from typing import Any, Callable, Iterable, Iterator, Literal, Mapping, Sequence
 import torch
 import torch.nn as nn
 
+from ..schedules import rank_by_fisher
+from ..tasks import TASKS, Task
 from .hooks import sq_norms_hooks
-from .labels import (LabelMode, check_kind, check_label_mode, default_generator, draw_uniforms,
-                     gold_labels)
+from .labels import LabelMode, check_label_mode, default_generator, draw_uniforms
 from .per_example import Inputs, algorithm2_sq_norms, sq_norms_loop, sq_norms_vmap
 
 Method = Literal["hooks", "vmap", "loop", "batch"]
 METHODS: tuple[Method, ...] = ("hooks", "vmap", "loop", "batch")
 Units = Mapping[int, Sequence[nn.Parameter]]
-INPUT_KEYS = ("input_ids", "attention_mask", "token_type_ids")
 
 _EXACT: dict[str, Callable[..., torch.Tensor]] = {
     "hooks": sq_norms_hooks,
@@ -99,8 +99,8 @@ class FisherEstimate:
         return sum(self.batch_sizes)
 
     def ranking(self) -> list[tuple[int, float]]:
-        """(unit, tr(F)) pairs, largest first; ties go to the higher unit (as FUN breaks them)."""
-        return sorted(self.values.items(), key=lambda kv: (-kv[1], -kv[0]))
+        """(unit, tr(F)) pairs, largest first; ties go to the higher unit (FUN's `rank_by_fisher`)."""
+        return rank_by_fisher(self.values, self.values)
 
     def to_record(self) -> dict[str, Any]:
         """A JSON-ready summary (unit keys as strings)."""
@@ -198,32 +198,24 @@ def fisher_mode(model: nn.Module, params: Sequence[nn.Parameter]) -> Iterator[No
 
 
 # --------------------------------------------------------------------------- one batch
-def _batch_inputs(batch: Mapping[str, Any], kind: str, device: torch.device) -> Inputs:
-    if "input_ids" not in batch:
-        raise KeyError(f"a batch needs 'input_ids' (and usually 'attention_mask', 'token_type_ids'); got keys {sorted(batch)}")
-    want_dim = 3 if kind == "multiple_choice" else 2
-    inputs = {k: batch[k].to(device) for k in INPUT_KEYS if batch.get(k) is not None}
-    for k, v in inputs.items():
-        if v.dim() != want_dim:
-            shape = "[B, n_choices, T]" if want_dim == 3 else "[B, T]"
-            raise ValueError(f"batch[{k!r}] of a {kind} model should be {shape}, got shape {tuple(v.shape)}")
-    return inputs
+def _task_of(model: nn.Module) -> Task:
+    kind = getattr(model, "kind", "")
+    if kind not in TASKS:
+        raise ValueError(
+            f"tr(F) is defined here for TaskModel kinds {tuple(TASKS)}; got kind {kind!r} "
+            "(the MLM head of language adapters has no task label distribution to sample from)"
+        )
+    return TASKS[kind]
 
 
-def _checked_gold(model: nn.Module, batch: Mapping[str, Any], inputs: Inputs, kind: str,
+def _checked_gold(model: nn.Module, batch: Mapping[str, Any], inputs: Inputs, task: Task,
                   device: torch.device) -> torch.Tensor:
     """The gold labels, checked: [B] indices < n_classes / n_choices, or [B, 2] QA positions < T."""
-    gold = gold_labels(batch, kind).to(device)
+    gold = task.gold(batch).to(device)
     ids = inputs["input_ids"]
     if gold.shape[0] != ids.shape[0]:
         raise ValueError(f"gold labels have {gold.shape[0]} rows, the batch has {ids.shape[0]} examples")
-    if kind == "qa":
-        upper, what = ids.shape[-1], "start/end positions must be in [0, T)"
-    elif kind == "multiple_choice":
-        upper, what = ids.shape[1], "labels must be choice indices in [0, n_choices)"
-    else:  # the classification head's output size, when the head is ours
-        upper = getattr(getattr(getattr(model, "head", None), "out", None), "out_features", None)
-        what = "labels must be class indices in [0, num_labels)"
+    upper, what = task.label_bound(model, ids)
     bad = gold < 0 if upper is None else (gold < 0) | (gold >= upper)
     if bad.any():
         rows = bad.any(dim=-1) if bad.dim() > 1 else bad
@@ -234,16 +226,16 @@ def _checked_gold(model: nn.Module, batch: Mapping[str, Any], inputs: Inputs, ki
 def _unit_example_values(model: nn.Module, batch: Mapping[str, Any], index: UnitIndex, labels: LabelMode,
                          method: str, generator: torch.Generator | None) -> dict[int, torch.Tensor]:
     """Per unit: ||g_i||^2 per example ([B], exact methods) or the batch value ([1], "batch")."""
-    kind = check_kind(getattr(model, "kind", ""))
+    task = _task_of(model)
     device = index.params[0].device
-    inputs = _batch_inputs(batch, kind, device)
+    inputs = task.inputs(batch, device)
     batch_size = inputs["input_ids"].shape[0]
-    u = draw_uniforms(batch_size, kind, generator).to(device) if labels == "sample" else None
-    gold = _checked_gold(model, batch, inputs, kind, device) if labels == "gold" else None
+    u = draw_uniforms(batch_size, task, generator).to(device) if labels == "sample" else None
+    gold = _checked_gold(model, batch, inputs, task, device) if labels == "gold" else None
     if method == "batch":
-        per_param = algorithm2_sq_norms(model, inputs, kind, labels, u, gold, index.params)[None]  # [1, P]
+        per_param = algorithm2_sq_norms(model, inputs, task, labels, u, gold, index.params)[None]  # [1, P]
     else:
-        per_param = _EXACT[method](model, inputs, kind, labels, u, gold, index.params)  # [B, P]
+        per_param = _EXACT[method](model, inputs, task, labels, u, gold, index.params)  # [B, P]
     return {unit: per_param[:, cols].sum(dim=1).detach().cpu() for unit, cols in index.columns.items()}
 
 

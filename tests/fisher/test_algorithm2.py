@@ -24,6 +24,7 @@ import torch.nn as nn
 
 from funfisher.fisher import batch_trace, trace_fisher
 from funfisher.fisher.labels import draw_uniforms, sample_from_logits
+from funfisher.tasks import get_task
 
 VOCAB, DIM, N_CLASSES = 11, 4, 3
 RTOL = 1e-10  # see the module docstring
@@ -125,7 +126,7 @@ def test_batch_method_with_sampled_labels_by_hand():
     g = torch.Generator().manual_seed(4)
     expected = []
     for batch in BATCHES:
-        u = draw_uniforms(len(batch["labels"]), "classification", g)[:, 0]
+        u = draw_uniforms(len(batch["labels"]), get_task("classification"), g)[:, 0]
         expected.append(closed_form(model, batch, sample_from_logits(logits_of(model, batch), u)))
     est = trace_fisher(model, BATCHES, units_of(model), labels="sample", method="batch",
                        generator=torch.Generator().manual_seed(4))

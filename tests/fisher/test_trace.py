@@ -20,6 +20,7 @@ from funfisher.fisher.labels import choose_labels, draw_uniforms, sample_from_lo
 from funfisher.model.config import EncoderConfig
 from funfisher.model.encoder import Encoder
 from funfisher.model.heads import TaskModel, build_head
+from funfisher.tasks import get_task
 
 CFG = EncoderConfig(arch="bert", vocab_size=50, hidden_size=16, num_hidden_layers=3, num_attention_heads=2,
                     intermediate_size=32, max_position_embeddings=40, type_vocab_size=2, layer_norm_eps=1e-12,
@@ -171,10 +172,11 @@ def gold(batch: dict, kind: str) -> torch.Tensor:
 
 def sampled_labels(model: TaskModel, batch: dict, seed: int) -> torch.Tensor:
     """The labels labels='sample' draws with generator seed `seed` (same uniforms, same rule)."""
-    u = draw_uniforms(batch["input_ids"].shape[0], model.kind, torch.Generator().manual_seed(seed))
+    task = get_task(model.kind)
+    u = draw_uniforms(batch["input_ids"].shape[0], task, torch.Generator().manual_seed(seed))
     with torch.no_grad():
         out = model.eval()(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
-    return choose_labels(out, model.kind, "sample", u, None)
+    return choose_labels(out, task, "sample", u, None)
 
 
 def assert_close(actual: dict, expected: dict) -> None:
@@ -230,7 +232,7 @@ def test_hooks_ghost_norm_and_materialized_routes_agree(kind, ghost):
     expected = reference_sq_norms(model, batch, units_plus_head, labels)
     inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
     with fisher_mode(model, params):
-        per_param = sq_norms_hooks(model, inputs, kind, "gold", None, labels, params, ghost=ghost)
+        per_param = sq_norms_hooks(model, inputs, get_task(kind), "gold", None, labels, params, ghost=ghost)
     actual, k = {}, 0
     for u, ps in units_plus_head.items():
         actual[u] = per_param[:, k:k + len(ps)].sum(1)

@@ -8,13 +8,13 @@ import pytest
 
 from funfisher.schedules import (
     SCHEDULES,
-    FisherSchedule,
+    Schedule,
     Selection,
     make_schedule,
     rank_by_fisher,
     sample_permutations,
     schedule_options,
-    select_by_fisher,
+    select_fun,
     simulate,
     unfreeze_steps,
 )
@@ -208,7 +208,7 @@ def test_fun_picks_argmax_over_frozen_units_only():
     selection = small.select(10, trainable={2}, fisher=traces)
     assert selection.units == (1,)
     assert [unit for unit, _ in selection.ranking] == [1, 3, 0]
-    assert isinstance(small, FisherSchedule)
+    assert isinstance(small, Schedule) and small.needs_fisher
 
 
 def test_fun_ties_go_to_the_higher_layer():
@@ -226,7 +226,7 @@ def test_fun_m_units_at_a_time():
     assert steps_and_units(records) == [(0, [6, 10, 3, 11, 8]), (50, [1, 4, 7, 5, 0]), (100, [9, 2])]
     records = run(build("fun", m=5))
     assert steps_and_units(records) == [(0, [11]), (50, [6, 10, 3, 8, 1]), (100, [4, 7, 5, 0, 9]), (150, [2])]
-    assert select_by_fisher(TRACES, [0, 1, 2], m=2) == [1, 0]
+    assert select_fun(TRACES, [0, 1, 2], m=2) == [1, 0]
 
 
 def test_fun_uses_fresh_traces_at_each_step():
