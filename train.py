@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"# --- schedule {name} ---")
             print(to_toml(to_dict(config)), end="")
         return 0
-    from funfisher.recipes import compare, run_one
+    from funfisher.train import compare, run_one
 
     first = next(iter(configs.values()))
     output = args.output or Path("runs") / first.name

@@ -11,8 +11,8 @@ the ratio ours / transformers, for
   2. length-sorted: ours with length-sorted batches (less padding) vs transformers in file order;
   3. both sorted: the same sorted batches for both (the implementation alone).
 
-Under inference mode our encoder runs each layer's per-token work on the real tokens only when a
-batch has at least 10% padding (`Packing` in funfisher/model/encoder.py); that is where the gain
+Our encoder is called with `pack=True` (as zero-shot evaluation does): each layer's per-token work
+then runs on the real tokens only when a batch has at least 10% padding (`Packing` in funfisher/model/encoder.py); that is where the gain
 on unsorted batches comes from. Sorted batches have little padding and run padded.
 
 Needs the test extra transformers==4.57.6 (pip install -e '.[test]').
@@ -28,7 +28,7 @@ import torch
 
 from funfisher import load_pretrained
 from funfisher.model import encode
-from funfisher.similarity import PARALLEL_SENTENCES
+from funfisher.samples import PARALLEL_SENTENCES
 from timing import interleaved  # bench/timing.py
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
 
     @torch.inference_mode()
     def ours(b):
-        return pm.model(b["input_ids"], b["attention_mask"], b["token_type_ids"])
+        return pm.model(b["input_ids"], b["attention_mask"], b["token_type_ids"], pack=True)
 
     @torch.inference_mode()
     def theirs(b):

@@ -174,7 +174,7 @@ def part_b(k: int = 50, model: str = "multilingual-e5-small", runs: tuple[str, .
            keep: Path | None = None, rounds: int = 1) -> None:
     """(b) Total training wall time of a FUN run vs a GU run: same config, data, seed, k.
 
-    Three runs of the real trainer (funfisher/trainer.py) on the XNLI sample in data/demo with
+    Three runs of the real trainer (funfisher/train/recipe.py) on the XNLI sample in data/demo with
     multilingual-e5-small (12 units, so L*k steps cover every selection):
       gu            gradual unfreezing (no tr(F) at all): the baseline
       fun           FUN as shipped: exact per-example tr(F) (hooks) + the stopping rule (max 40 batches)
@@ -189,7 +189,7 @@ def part_b(k: int = 50, model: str = "multilingual-e5-small", runs: tuple[str, .
 
     from funfisher import load_pretrained
     from funfisher.runconfig import load_config
-    from funfisher.trainer import prepare, train
+    from funfisher.train import prepare, train
 
     repo = Path(__file__).resolve().parents[1]
     steps = 12 * k

@@ -13,7 +13,7 @@ decisions the 40-batch estimate makes. Project rule: a paper config may use the 
 only if its agreement with the 40-batch decision is >= 95% at the config's settings; otherwise it
 uses a fixed 40 batches.
 
-What it does, on the real code path only (funfisher.trainer; nothing here re-implements it):
+What it does, on the real code path only (funfisher.train; nothing here re-implements it):
 1. `prepare` a FUN run and train it with the real trainer, pausing at the selection steps of the
    chosen tr(F) decisions (`train(run, run_dir, stop_after=s)` returns with run.step == s, just
    before the selection of step s; calling `train` again continues the same run).
@@ -53,9 +53,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from funfisher.runconfig import ConfigError, FisherConfig, load_config  # noqa: E402
-from funfisher.runs import atomic_write_json, read_jsonl  # noqa: E402
+from funfisher.io.runs import atomic_write_json, read_jsonl  # noqa: E402
 from funfisher.schedules import rank_by_fisher  # noqa: E402
-from funfisher.trainer import Run, prepare, selection_estimate, train  # noqa: E402
+from funfisher.train import Run, prepare, selection_estimate, train  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET = 0.95  # the project rule: the stopping rule is allowed at >= 95% agreement

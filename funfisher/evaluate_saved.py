@@ -1,88 +1,90 @@
-"""`eval.py run`: rebuild a trained model from a run folder or an adapter folder and evaluate it zero-shot."""
+"""`eval.py run`: rebuild a trained model from a run folder or an adapter folder and evaluate it zero-shot.
+
+    config, weights = config_from_args(args)    # the RunConfig to evaluate under, and the weights folder
+    evaluate_saved(config, weights, ...)        # eval-<dataset>-<split>.json / .md
+
+A run folder's config.toml is the configuration (the command line overrides single values); a
+bare adapter folder starts from the defaults with seed 0, and from its dataset's own defaults
+(`DatasetSpec.eval_split`, `languages`, the task kind's `default_max_length`).
+"""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Any
 
-from . import adapters as A
 from . import data as D
-from .evaluation import average_coverage, cross_lingual_average, results_table, zero_shot
+from .evaluation import average_coverage, cross_lingual_average, evaluate_zero_shot, results_table
 from .model import load_pretrained
-from .runconfig import load_config
-from .runs import atomic_write_json, atomic_write_text
+from .runconfig import ModelConfig, RunConfig, load_config
+from .io.runs import CONFIG, WEIGHTS, atomic_write_json, atomic_write_text
 from .tasks import get_task
-from .trainer import TASK
-DEFAULT_SPLIT = {"xnli": "dev", "xquad": "test", "mlqa": "dev", "xcopa": "test", "copa": "val", "squad": "dev", "mnli": "dev_matched"}
+from .train.trainable import kind_of, restore
 
 
-def _settings(args: argparse.Namespace) -> dict[str, Any]:
-    """Merge a run folder's config.toml (if any) with the command line (the command line wins)."""
+def config_from_args(args: argparse.Namespace) -> tuple[RunConfig, Path]:
+    """The configuration to evaluate `args.path` under, and the folder of its learned weights.
+
+    A run folder: its config.toml; an adapter folder (adapter_config.json): --model and --dataset
+    with seed 0. Command-line values win; what is still open comes from the dataset's spec."""
     path = args.path
-    if (path / "config.toml").is_file():
-        cfg = load_config(path / "config.toml")
-        s = {"model": cfg.model.name, "arch": cfg.model.arch, "dataset": cfg.task.evaluate.dataset,
-             "split": cfg.task.evaluate.split, "languages": cfg.task.evaluate.languages, "data_dir": cfg.task.data_dir,
-             "language_adapters": dict(cfg.adapters.language_adapters), "max_length": cfg.task.max_length,
-             "doc_stride": cfg.task.doc_stride, "source": cfg.adapters.source_language, "seed": cfg.seed,
-             "adapter_dir": path / "adapter", "full": cfg.adapters.kind == "full", "num_labels": cfg.task.num_labels}
+    run_folder = (path / CONFIG).is_file()
+    if run_folder:
+        config, weights = load_config(path / CONFIG), path / WEIGHTS
     elif (path / "adapter_config.json").is_file():
         if not args.model or not args.dataset:
             raise ValueError(f"{path}: an adapter folder needs --model and --dataset (no config.toml here)")
-        s = {"model": args.model, "arch": args.arch, "dataset": args.dataset, "split": None, "languages": None,
-             "data_dir": None, "language_adapters": {}, "max_length": None, "doc_stride": 128, "source": "en",
-             "seed": 0, "adapter_dir": path, "full": False, "num_labels": None}
+        config, weights = RunConfig(seed=0), path
     else:
         raise FileNotFoundError(f"{path}: neither a run folder (config.toml) nor an adapter folder (adapter_config.json)")
-    for key in ("model", "arch", "dataset", "split", "languages", "data_dir", "max_length"):
-        value = getattr(args, key, None)
-        if value is not None:
-            s[key] = value
+    language_adapters = dict(config.adapters.language_adapters)
     for item in args.language_adapter:
         lang, sep, source = item.partition("=")
         if not sep:
             raise ValueError(f"--language-adapter {item!r}: expected LANG=PATH_OR_HUB_ID")
-        s["language_adapters"][lang] = source
-    if s["dataset"] not in D.DATASETS:
-        raise ValueError(f"unknown dataset {s['dataset']!r}; expected one of {sorted(D.DATASETS)}")
-    spec = D.DATASETS[s["dataset"]]
-    s["split"] = s["split"] or DEFAULT_SPLIT.get(s["dataset"], spec.splits[0])
-    s["languages"] = s["languages"] or list(spec.languages)
-    s["task"] = get_task(spec.task)
-    s["max_length"] = s["max_length"] or s["task"].default_max_length
-    s["num_labels"] = spec.num_labels or s["num_labels"]
-    return s
+        language_adapters[lang] = source
+    dataset = args.dataset if args.dataset is not None else config.task.evaluate.dataset
+    if dataset not in D.DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; expected one of {sorted(D.DATASETS)}")
+    spec = D.DATASETS[dataset]
+    # a run folder keeps its own split, languages and length; an adapter folder takes the dataset's
+    split, languages, max_length = ((config.task.evaluate.split, config.task.evaluate.languages, config.task.max_length)
+                                    if run_folder else (None, None, None))
+    split = args.split or split or spec.eval_split or spec.splits[0]
+    languages = args.languages or languages or list(spec.languages)
+    max_length = args.max_length or max_length or get_task(spec.task).default_max_length
+    task = dataclasses.replace(
+        config.task, kind=spec.task, num_labels=spec.num_labels or config.task.num_labels, max_length=max_length,
+        data_dir=args.data_dir if args.data_dir is not None else config.task.data_dir,
+        evaluate=dataclasses.replace(config.task.evaluate, dataset=dataset, split=split, languages=list(languages)))
+    model = ModelConfig(name=args.model if args.model is not None else config.model.name,
+                        arch=args.arch if args.arch is not None else config.model.arch)
+    adapters = dataclasses.replace(config.adapters, language_adapters=language_adapters)
+    return dataclasses.replace(config, model=model, adapters=adapters, task=task), weights
 
 
-def evaluate_saved(args: argparse.Namespace) -> dict[str, Any]:
-    s = _settings(args)
-    pm = load_pretrained(s["model"], arch=s["arch"])
-    task = s["task"]
-    model = pm.task_model(task.kind, num_labels=task.num_labels(s["num_labels"]))
-    if s["full"]:
-        from safetensors.torch import load_file
-
-        model.load_state_dict(load_file(str(s["adapter_dir"] / "model.safetensors")))
-        task_adapter = None
-    else:
-        task_adapter = A.load_adapter(model, s["adapter_dir"], name=TASK)
-        A.load_head(model, s["adapter_dir"])
-    for lang, source in s["language_adapters"].items():
-        A.load_adapter(model.encoder, source, name=lang)
-    metrics = zero_shot(model, pm.tokenizer, s["dataset"], s["split"], s["languages"],
-                        language_adapters=list(s["language_adapters"]), task_adapter=task_adapter,
-                        data_dir=s["data_dir"], max_length=s["max_length"], doc_stride=s["doc_stride"],
-                        batch_size=args.batch_size, n=args.n, seed=s["seed"])
-    result = {"evaluated": str(args.path), "model": pm.source, "dataset": s["dataset"], "split": s["split"],
-              "n_per_language": args.n, "metrics": metrics,
-              "xling_avg": cross_lingual_average(metrics, s["source"], task),
-              "xling_avg_over": average_coverage(metrics, s["source"]), "source_language": s["source"]}
-    out = args.output or args.path
-    stem = f"eval-{s['dataset']}-{s['split']}"
-    table = results_table(metrics, s["source"], task)
-    atomic_write_json(out / f"{stem}.json", result)
-    atomic_write_text(out / f"{stem}.md", f"# {args.path}: {s['dataset']} {s['split']}\n\n{table}\n")
+def evaluate_saved(config: RunConfig, weights: Path, *, evaluated: Path, output: Path, n: int | None = None,
+                   batch_size: int = 64) -> dict[str, Any]:
+    """Build `config`'s model, put the learned weights from `weights` on it, evaluate zero-shot on
+    `config.task.evaluate`, and write eval-<dataset>-<split>.json/.md to `output`."""
+    pm = load_pretrained(config.model.name, arch=config.model.arch)
+    task = get_task(config.task.kind)
+    model = pm.task_model(task.kind, num_labels=task.num_labels(config.task.num_labels))
+    restore(model, weights, config)
+    language_adapters, task_adapter = kind_of(config).evaluation_stack(config)
+    metrics = evaluate_zero_shot(model, pm.tokenizer, config, language_adapters, task_adapter,
+                                 batch_size=batch_size, n=n)
+    source, dataset, split = config.adapters.source_language, config.task.evaluate.dataset, config.task.evaluate.split
+    result = {"evaluated": str(evaluated), "model": pm.source, "dataset": dataset, "split": split,
+              "n_per_language": n, "metrics": metrics,
+              "xling_avg": cross_lingual_average(metrics, source, task),
+              "xling_avg_over": average_coverage(metrics, source), "source_language": source}
+    stem = f"eval-{dataset}-{split}"
+    table = results_table(metrics, source, task)
+    atomic_write_json(output / f"{stem}.json", result)
+    atomic_write_text(output / f"{stem}.md", f"# {evaluated}: {dataset} {split}\n\n{table}\n")
     print(table)
-    print(f"\nwritten: {out / (stem + '.json')}, {out / (stem + '.md')}", file=sys.stderr)
+    print(f"\nwritten: {output / (stem + '.json')}, {output / (stem + '.md')}", file=sys.stderr)
     return result

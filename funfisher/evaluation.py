@@ -17,9 +17,9 @@ from tokenizers import Tokenizer
 
 from . import data as D
 from .model.heads import TaskModel
-from .progress import Progress
+from .io.progress import Progress
+from .runconfig import RunConfig
 from .tasks import ZH_MIXED, ZH_MIXED_LABEL, Predictions, Task, get_task
-from .tasks import model_inputs  # noqa: F401  (public here too: tests/test_trainer.py uses it)
 
 
 def encode_features(kind: str, tokenizer: Tokenizer, examples: Sequence, max_length: int = 128,
@@ -43,7 +43,8 @@ def predict(model: TaskModel, features: Sequence, pad_id: int, batch_size: int =
     try:
         for idx in order:
             batch_features = [features[i] for i in idx]
-            out = model(**task.inputs(D.collate(batch_features, pad_id), device))
+            # pack=True: layers run on the real tokens only when a batch has enough padding (inference only)
+            out = model(**task.inputs(D.collate(batch_features, pad_id), device), pack=True)
             for i, row in zip(idx, task.predict(out, batch_features)):
                 rows[i] = row
             if progress:
@@ -102,6 +103,18 @@ def zero_shot(model: TaskModel, tokenizer: Tokenizer, dataset: str, split: str, 
         if task_adapter is not None:
             activate(model.encoder, *before)
     return results
+
+
+def evaluate_zero_shot(model: TaskModel, tokenizer: Tokenizer, config: RunConfig, language_adapters: Sequence[str],
+                       task_adapter: str | None, *, batch_size: int = 64, n: int | None = None) -> dict[str, dict[str, Any]]:
+    """`zero_shot` on a run configuration's evaluation data (`task.evaluate`: dataset, split,
+    languages), with its data folder, lengths and seed. Which adapters run is the caller's (the
+    trainable set's `evaluation_stack`); `n` limits the examples per language."""
+    task, evaluate = config.task, config.task.evaluate
+    return zero_shot(model, tokenizer, evaluate.dataset, evaluate.split, evaluate.languages,
+                     language_adapters=language_adapters, task_adapter=task_adapter, data_dir=task.data_dir,
+                     max_length=task.max_length, doc_stride=task.doc_stride, batch_size=batch_size, n=n,
+                     seed=config.seed)
 
 
 def cross_lingual_average(results: dict[str, dict[str, Any]], source_language: str = "en",

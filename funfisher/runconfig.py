@@ -260,6 +260,11 @@ def to_dict(config: RunConfig) -> dict:
     return dataclasses.asdict(config)
 
 
+def from_dict(tree: dict, where: str = "a configuration dict") -> RunConfig:
+    """The inverse of `to_dict`, every key checked as in a file (e.g. the config in results.json)."""
+    return _build(RunConfig, tree, where)
+
+
 def to_toml(value: dict, prefix: str = "") -> str:
     """Write a config dict back as TOML, every key included: None is written as "" (which
     `load_config` reads back as None), so the text is the complete resolved configuration."""

@@ -24,7 +24,7 @@ unfrozen"; Section 5.2, footnote 9, "The 11th layer is always unfrozen at the be
 authors' released code, random and FUN release the top unit at step 0 (``first="top"``, the
 default). ``first="random"`` shuffles all L units; ``first="fisher"`` lets tr(F) decide step 0 too.
 So Section 5.2's permutation [10, 1, 0, 3, 9, 6, 8, 2, 5, 7, 4] is the fixed order
-[11, 10, 1, 0, 3, 9, 6, 8, 2, 5, 7, 4] here. Usage (as in ``funfisher.trainer``)::
+[11, 10, 1, 0, 3, 9, 6, 8, 2, 5, 7, 4] here. Usage (as in ``funfisher.train.recipe``)::
 
     schedule = make_schedule("fun", n_units=12, k=50, m=1)
     for step in range(total_steps):

@@ -1,6 +1,8 @@
 """Cross-lingual averages say over which target languages they are taken."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from funfisher.evaluation import average_coverage, average_label, cross_lingual_average, results_table
@@ -62,12 +64,12 @@ def test_results_table_average_row_names_its_languages():
     # (60 + ... + 71) / 12 = 65.5
 
 
-def _run(results: dict) -> dict:
-    return {"metrics": results, "xling_avg": cross_lingual_average(results, "en"), "steps": 4}
+def _run(results: dict) -> SimpleNamespace:  # what comparison_table reads of a RunResult
+    return SimpleNamespace(metrics=results, xling_avg=cross_lingual_average(results, "en"), steps=4)
 
 
 def test_comparison_table_same_coverage_one_label():
-    from funfisher.recipes import comparison_table
+    from funfisher.train import comparison_table
 
     table = comparison_table({"fun": _run(_results()), "gu": _run(_results())}, "en")
     assert "| **avg without en (9 of 12: ar, sw, ur skipped)** | **64.00** | **64.00** |" in table["markdown"]
@@ -76,7 +78,7 @@ def test_comparison_table_same_coverage_one_label():
 
 
 def test_comparison_table_different_coverage_per_column():
-    from funfisher.recipes import comparison_table
+    from funfisher.train import comparison_table
 
     # "gu" also skips ar only: 11 of 12 run, values 60..70, mean 65
     table = comparison_table({"fun": _run(_results()), "gu": _run(_results(skipped=("ar",)))}, "en")

@@ -14,7 +14,7 @@ TINY_MODEL = REPO / "tests/fixtures/tiny-bert/classification"
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
-    from funfisher.recipes import run_one
+    from funfisher.train import run_one
     from funfisher.runconfig import load_config
 
     out = tmp_path_factory.mktemp("eval") / "run"
@@ -36,7 +36,7 @@ def test_eval_run_folder_reproduces_the_runs_numbers(finished_run):
     written = json.loads((out / "eval-xnli-dev.json").read_text())
     # Same adapter + head, same seeded 20 examples per language: the same accuracies as the run.
     for lang in ("en", "de"):
-        assert written["metrics"][lang]["accuracy"] == results["metrics"][lang]["accuracy"]
+        assert written["metrics"][lang]["accuracy"] == results.metrics[lang]["accuracy"]
     assert "| de |" in done.stdout and "| **avg without en (all 1)** |" in done.stdout
     # the average says what it averages: de only (en is the source, nothing skipped)
     assert written["xling_avg"] == written["metrics"]["de"]["accuracy"]

@@ -21,7 +21,7 @@ from safetensors.torch import load_file, save_file
 from funfisher import adapters as A
 from funfisher.model import load_pretrained
 from funfisher.runconfig import load_config
-from funfisher.trainer import attach_task_adapter, finish, prepare, train, trainable_parameters
+from funfisher.train import attach, finish, prepare, train
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures"
@@ -37,8 +37,8 @@ SHORT = ("train.max_steps=8", "train.eval_every=4", "train.checkpoint_every=4", 
 def counts_for(model_dir: Path, kind: str, adapters: str = "bottleneck") -> dict:
     pm = load_pretrained(model_dir)
     model = pm.task_model(kind, num_labels=3 if kind == "classification" else None)
-    units, notes = attach_task_adapter(model, load_config(None, [f"adapters.kind={adapters}"]))
-    return {**trainable_parameters(model, units), "notes": notes}
+    trainable_set = attach(model, load_config(None, [f"adapters.kind={adapters}"]))
+    return {**trainable_set.trainable_parameters(), "notes": trainable_set.notes}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -141,7 +141,7 @@ def test_full_fine_tuning_evaluates_every_language_even_with_language_adapters_c
     run = prepare(cfg)
     train(run, tmp_path / "run")
     results = finish(run, tmp_path / "run")
-    assert set(results["metrics"]) == {"en", "de", "sw"}
-    assert not any("skipped" in m for m in results["metrics"].values())
-    assert {m["setup"] for m in results["metrics"].values()} == {"fully fine-tuned encoder"}
-    assert results["xling_avg_over"]["text"] == "all 2"
+    assert set(results.metrics) == {"en", "de", "sw"}
+    assert not any("skipped" in m for m in results.metrics.values())
+    assert {m["setup"] for m in results.metrics.values()} == {"fully fine-tuned encoder"}
+    assert results.xling_avg_over["text"] == "all 2"

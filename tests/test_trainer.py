@@ -10,11 +10,10 @@ import pytest
 import torch
 
 from funfisher import adapters as A
-from funfisher.recipes import run_one
-from funfisher.runs import RunExistsError
-from funfisher.evaluation import model_inputs
-from funfisher.plots import plots_available
-from funfisher.trainer import TASK, collate, finish, prepare, train
+from funfisher.io.runs import RunExistsError
+from funfisher.tasks import model_inputs
+from funfisher.io.plots import plots_available
+from funfisher.train import TASK, collate, finish, prepare, run_one, train
 
 REPO = Path(__file__).resolve().parents[1]
 def adapter_weights(run) -> dict[str, torch.Tensor]:
@@ -85,7 +84,7 @@ def test_gu_unfreezes_the_second_top_layer_at_step_k():
 def test_results_json_has_the_contract_fields(tmp_path, tiny_config):
     results = run_one(tiny_config("schedule.name=fun", "schedule.first=fisher"), tmp_path / "run")
     on_disk = json.loads((tmp_path / "run" / "results.json").read_text())
-    assert on_disk["schedule"] == results["schedule"]
+    assert on_disk["schedule"] == results.schedule
     assert [e["step"] for e in on_disk["schedule"]] == [0, 2]
     assert all(isinstance(u, int) for e in on_disk["schedule"] for u in e["units"])
     select = [f for f in on_disk["fisher"] if f["purpose"] == "select"]
@@ -153,12 +152,12 @@ def test_full_fine_tuning_baseline(tmp_path, tiny_config):
     changed = [n for n, p in run.model.encoder.named_parameters() if not torch.equal(p, before[n])]
     assert any(n.startswith("embed.") for n in changed) and any(n.startswith("layers.0.") for n in changed)
     assert (tmp_path / "adapter" / "model.safetensors").is_file()
-    assert results["metrics"]["de"]["setup"] == "fully fine-tuned encoder"
-    assert set(results["fisher"][0]["values"]) == {"0", "1"}  # tracking works on whole-layer units
+    assert results.metrics["de"]["setup"] == "fully fine-tuned encoder"
+    assert set(results.fisher[0]["values"]) == {"0", "1"}  # tracking works on whole-layer units
 
 
 def test_device_option_resolves_or_fails_clearly(tiny_config):
-    from funfisher.trainer import resolve_device
+    from funfisher.train import resolve_device
 
     assert resolve_device("cpu") == torch.device("cpu")
     assert resolve_device("auto") == torch.device("cuda" if torch.cuda.is_available() else "cpu")

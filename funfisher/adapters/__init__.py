@@ -5,8 +5,11 @@
 - lora.py: LoRA on the attention query/value projections, merge/unmerge
 - registry.py: adapters attached to an encoder, roles (language/task), the active stack, and the
   per-layer units that FUN's schedules unfreeze
-- adapterhub.py: the AdapterHub folder format in and out (legacy names and configs included), heads
-- mlm.py: MAD-X step 1, training a language adapter with masked-LM
+
+Files are not made here: the AdapterHub folder format (`load_adapter`, `save_adapter`, heads) is
+funfisher/io/adapterhub.py and AdapterHub's config dialect funfisher/io/adapterhub_config.py; this
+package re-exports their functions. MAD-X step 1, training a language adapter with masked LM, is
+examples/train_language_adapter.py.
 
 Typical MAD-X use (names are free; roles say what an adapter is):
 
@@ -17,7 +20,8 @@ Typical MAD-X use (names are free; roles say what an adapter is):
     activate(pm.model, "en", "task")      # train (freeze_for_task_training + set_trainable_units)
     activate(pm.model, "sw", "task")      # zero-shot evaluation on Swahili
 """
-from .adapterhub import AdapterFormatError, load_adapter, load_head, save_adapter, save_head
+from ..io.adapterhub import load_adapter, load_head, save_adapter, save_head
+from ..io.adapterhub_config import AdapterFormatError
 from .bottleneck import BottleneckConfig
 from .lora import LoRAConfig, merge_lora, unmerge_lora
 from .registry import (activate, active_adapters, add_adapter, delete_adapter, freeze_for_task_training,

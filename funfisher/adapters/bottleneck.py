@@ -30,50 +30,21 @@ zero-initialized, so a fresh adapter slightly perturbs the layer from the first 
 """
 from __future__ import annotations
 
-import math
+import functools
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Mapping
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-# --- activations, by the names AdapterHub configs use (`non_linearity`) ------------------------
-# AdapterHub resolves these through transformers' ACT2FN; the formulas below are the same ones.
+from ..model.encoder import activation, init_weights
 
-
-def _gelu_new(x: torch.Tensor) -> torch.Tensor:
-    """The tanh approximation of GELU, written as transformers' NewGELUActivation computes it."""
-    return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
-
-
-ADAPTER_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "relu": F.relu,
-    "gelu": F.gelu,  # exact (erf) GELU, as transformers' "gelu"
-    "gelu_new": _gelu_new,
-    "gelu_pytorch_tanh": lambda x: F.gelu(x, approximate="tanh"),
-    "swish": F.silu,
-    "silu": F.silu,
-    "tanh": torch.tanh,
-    "leakyrelu": F.leaky_relu,
-}
+# Activations (`non_linearity`) and the "bert" init are the encoder's own: funfisher/model/encoder.py.
+ADAPTER_INIT_STD = 0.02  # AdapterHub's `Adapter.init_bert_weights`
 
 
 def adapter_activation(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
-    key = name.lower()
-    if key not in ADAPTER_ACTIVATIONS:
-        raise ValueError(f"adapter non_linearity {name!r} is not supported; "
-                         f"expected one of {sorted(ADAPTER_ACTIVATIONS)}")
-    return ADAPTER_ACTIVATIONS[key]
-
-
-@torch.no_grad()
-def init_bert(module: nn.Module, std: float = 0.02) -> None:
-    """AdapterHub's "bert" init (`Adapter.init_bert_weights`): Linear weights N(0, std), biases 0."""
-    if isinstance(module, nn.Linear):
-        module.weight.normal_(0.0, std)
-        if module.bias is not None:
-            module.bias.zero_()
+    return activation(name, what="adapter non_linearity")
 
 
 # --- configuration -------------------------------------------------------------------------------
@@ -146,7 +117,7 @@ class Bottleneck(nn.Module):
         self.act = adapter_activation(non_linearity)
         self.scaling = scaling
         self.dropout = nn.Dropout(dropout)
-        self.apply(init_bert)
+        self.apply(functools.partial(init_weights, std=ADAPTER_INIT_STD))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.dropout(self.up(self.act(self.down(z))) * self.scaling)
@@ -186,4 +157,4 @@ class AdapterStack(nn.Module):
 
 
 __all__ = ["BottleneckConfig", "Bottleneck", "AdapterStack", "build_layer_adapters", "adapter_activation",
-           "init_bert", "ADAPTER_ACTIVATIONS"]
+           "ADAPTER_INIT_STD"]

@@ -12,7 +12,7 @@ with A: in -> r and B: r -> out. AdapterHub details we match (adapters/methods/l
 - the scaling multiplies the low-rank output (not the weights) and is applied inside the module;
 - merging adds scaling * B @ A to W (and unmerging subtracts it) for adapter-free inference.
 - adapters < 1.1.0 scaled LoRA wrongly when r != alpha; AdapterHub loads such files with
-  alpha := r, and so do we (adapterhub.py).
+  alpha := r, and so do we (funfisher/io/adapterhub_config.py).
 
 A and B are bias-free `nn.Linear`s whose weights have exactly AdapterHub's shapes, [r, in] and
 [out, r] (saved there as bare tensors `lora_A`, `lora_B`), so per-example gradient hooks

@@ -32,6 +32,7 @@ from typing import Any, Iterable, Literal, Mapping
 
 import torch.nn as nn
 
+from ..io.adapterhub_config import PRESETS, config_from_adapterhub
 from ..model.encoder import Encoder
 from .bottleneck import AdapterStack, BottleneckConfig, build_layer_adapters
 from .invertible import EmbeddingAdapter, NICECoupling
@@ -40,16 +41,6 @@ from .lora import LoRAConfig, LoRALinear, build_layer_loras, wrap_projection
 Role = Literal["language", "task"]
 ROLES: tuple[Role, ...] = ("language", "task")
 AdapterConfigType = BottleneckConfig | LoRAConfig
-
-# Named architectures, by AdapterHub's config names (old names too). Overrides come as keywords:
-# e.g. the MAD-X language adapter is add_adapter(model, "de", "seq_bn_inv", reduction_factor=2).
-PRESETS: dict[str, tuple[type, dict[str, Any]]] = {
-    "seq_bn": (BottleneckConfig, {}),
-    "pfeiffer": (BottleneckConfig, {}),
-    "seq_bn_inv": (BottleneckConfig, {"inv_adapter": "nice", "inv_adapter_reduction_factor": 2}),
-    "pfeiffer+inv": (BottleneckConfig, {"inv_adapter": "nice", "inv_adapter_reduction_factor": 2}),
-    "lora": (LoRAConfig, {}),
-}
 
 _NAME = re.compile(r"^[A-Za-z0-9_\-]+$")
 
@@ -142,7 +133,8 @@ def active_adapters(model: nn.Module) -> tuple[str, ...]:
 
 
 def make_config(config: str | Mapping[str, Any] | AdapterConfigType = "seq_bn", **overrides: Any) -> AdapterConfigType:
-    """A config from a preset name ("seq_bn", "seq_bn_inv", "lora", ...), a dict of fields, or a config."""
+    """A config from a preset name ("seq_bn", "seq_bn_inv", "lora", ...: AdapterHub's config names,
+    `PRESETS` in funfisher/io/adapterhub_config.py), an AdapterHub config dict, or a config."""
     if isinstance(config, (BottleneckConfig, LoRAConfig)):
         if not overrides:
             return config
@@ -152,9 +144,7 @@ def make_config(config: str | Mapping[str, Any] | AdapterConfigType = "seq_bn", 
             raise ValueError(f"unknown adapter kind {config!r}; expected one of {sorted(PRESETS)} (or a config)")
         cls, defaults = PRESETS[config]
         return cls(**{**defaults, **overrides})
-    if isinstance(config, Mapping):
-        from .adapterhub import config_from_adapterhub  # full AdapterHub config dicts
-
+    if isinstance(config, Mapping):  # a full AdapterHub config dict
         return make_config(config_from_adapterhub(dict(config), source="config dict"), **overrides)
     raise TypeError(f"config must be a preset name, a dict or a BottleneckConfig/LoRAConfig, "
                     f"got {type(config).__name__}")

@@ -58,6 +58,8 @@ class DatasetSpec:
     `files(split, lang)` lists the relative paths `load` reads in the canonical layout (also what
     `fetch` downloads); `load(data_dir, split, lang)` returns the examples. `metric` names how
     predictions are scored: "accuracy", "squad" (SQuAD v1.1 EM/F1) or "mlqa" (MLQA per-language).
+    Zero-shot evaluation of a bare adapter folder (`eval.py run`) defaults to `eval_split` and
+    every one of `languages`.
     """
 
     name: str
@@ -70,6 +72,7 @@ class DatasetSpec:
     files: Callable[[str, str], list[str]] = field(repr=False)
     load: Callable[[Path, str, str], ExampleList] = field(repr=False)
     num_labels: int | None = None
+    eval_split: str | None = None  # the split zero-shot evaluation reads unless told otherwise (None: splits[0])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -221,37 +224,37 @@ DATASETS: dict[str, DatasetSpec] = {
         DatasetSpec(
             "xnli", "classification", XNLI_LANGUAGES, ("dev", "test"), "accuracy", "CC BY-NC 4.0",
             "https://github.com/facebookresearch/XNLI (XTREME per-language files: github.com/google-research/xtreme)",
-            _xnli_files, _load_xnli, num_labels=3,
+            _xnli_files, _load_xnli, num_labels=3, eval_split="dev",
         ),
         DatasetSpec(
             "mnli", "classification", ("en",), tuple(MNLI_SPLITS), "accuracy", "mixed (see MultiNLI data description)",
             "https://cims.nyu.edu/~sbowman/multinli/multinli_1.0.zip",
-            _mnli_files, _load_mnli, num_labels=3,
+            _mnli_files, _load_mnli, num_labels=3, eval_split="dev_matched",
         ),
         DatasetSpec(
             "squad", "qa", ("en",), ("train", "dev"), "squad", "CC BY-SA 4.0",
             "https://rajpurkar.github.io/SQuAD-explorer/ (train-v1.1.json, dev-v1.1.json)",
-            _squad_files, _load_squad,
+            _squad_files, _load_squad, eval_split="dev",
         ),
         DatasetSpec(
             "xquad", "qa", XQUAD_LANGUAGES, ("test",), "squad", "CC BY-SA 4.0",
             "https://github.com/google-deepmind/xquad",
-            _xquad_files, _load_xquad,
+            _xquad_files, _load_xquad, eval_split="test",
         ),
         DatasetSpec(
             "mlqa", "qa", MLQA_LANGUAGES, ("dev", "test"), "mlqa", "CC BY-SA 3.0",
             "https://dl.fbaipublicfiles.com/MLQA/MLQA_V1.zip",
-            _mlqa_files, _load_mlqa,
+            _mlqa_files, _load_mlqa, eval_split="dev",
         ),
         DatasetSpec(
             "xcopa", "multiple_choice", XCOPA_LANGUAGES, ("val", "test"), "accuracy", "CC BY 4.0",
             "https://github.com/cambridgeltl/xcopa (question types from English COPA)",
-            _xcopa_files, _load_xcopa,
+            _xcopa_files, _load_xcopa, eval_split="test",
         ),
         DatasetSpec(
             "copa", "multiple_choice", ("en",), ("train", "val", "test"), "accuracy", "BSD 2-Clause",
             "SuperGLUE COPA jsonl (train/val) and https://asgordon.github.io/copa.html (COPA-resources.tgz, test)",
-            _copa_files, _load_copa,
+            _copa_files, _load_copa, eval_split="val",
         ),
     ]
 }

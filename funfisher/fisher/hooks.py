@@ -33,7 +33,9 @@ because log p(y_j|x_j) for j != i does not depend on y_{i,t}. The backward pass 
 therefore delivers, at every row of every layer, exactly the per-example g above, and the
 formulas turn them into per-example gradient norms. (Padded positions are rows too: their g is
 whatever the true gradient is - zero where they cannot reach the loss, e.g. for classification,
-since padded keys get exactly zero attention weight - so nothing is masked here.)
+since padded keys get exactly zero attention weight - so nothing is masked here.) The model runs
+padded, never packed (`pack=False`, the default of `TaskModel.forward`): the formulas need the rows
+of example i at [i, t], and packed rows [N, ...] mix the examples of the batch in one dimension.
 
 We ask autograd only for the gradients w.r.t. the layers' *outputs*
 (`torch.autograd.grad(total, outputs)`): parameter gradients are never computed or written to

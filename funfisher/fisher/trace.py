@@ -6,7 +6,7 @@ information is
     tr(F_u) = E_x E_{y ~ p(y|x)} ||grad_{theta_u} log p(y|x)||^2          (Eq. 1)
 
 estimated on batches of training inputs. FUN (Algorithm 1 with the tr(F) SELECT, see
-`funfisher.schedules.fun`) unfreezes next the frozen unit with the largest tr(F).
+`funfisher.schedules`) unfreezes next the frozen unit with the largest tr(F).
 
 Public API (everything is *pure*: it reads the model and returns numbers; see `fisher_mode`):
 

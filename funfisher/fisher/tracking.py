@@ -38,5 +38,5 @@ def mean_trace(values: Mapping[int, float], units: Iterable[int]) -> float:
 def tracking_record(step: int, values: Mapping[int, float], trainable: Iterable[int]) -> dict[str, Any]:
     """A JSON-ready line for the tr(F) log: per-unit values and the mean over trainable units."""
     trainable = sorted(trainable)
-    return {"step": int(step), "trace": {str(u): float(v) for u, v in sorted(values.items())},
+    return {"step": int(step), "values": {str(u): float(v) for u, v in sorted(values.items())},
             "trainable": trainable, "mean_trainable": mean_trace(values, trainable)}

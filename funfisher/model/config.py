@@ -20,12 +20,19 @@ from typing import Any, Literal
 Arch = Literal["bert", "xlm-roberta"]
 
 # HF `model_type` -> our arch name. RoBERTa and XLM-R share the RoBERTa embedding rules.
-_ARCH_OF_MODEL_TYPE: dict[str, Arch] = {
+ARCH_OF_MODEL_TYPE: dict[str, Arch] = {
     "bert": "bert",
     "roberta": "xlm-roberta",
     "xlm-roberta": "xlm-roberta",
 }
 ARCHS: tuple[Arch, ...] = ("bert", "xlm-roberta")
+
+
+def arch_of_name(name: str) -> Arch | None:
+    """An architecture as a user may spell it (`load_pretrained("multilingual-e5-small", arch="xlmr")`)
+    -> ours, else None: any `model_type` above, case-insensitive, "_" for "-", and the short "xlmr"."""
+    key = name.strip().lower().replace("_", "-")
+    return ARCH_OF_MODEL_TYPE.get("xlm-roberta" if key == "xlmr" else key)
 
 
 @dataclass(frozen=True)
@@ -71,11 +78,11 @@ class EncoderConfig:
         hidden states. (The offline e5 model offers both by shifting its position table.)
         """
         model_type = hf.get("model_type")
-        if model_type not in _ARCH_OF_MODEL_TYPE:
+        if model_type not in ARCH_OF_MODEL_TYPE:
             raise ValueError(
-                f"{source}: model_type {model_type!r} is not supported; expected one of {sorted(_ARCH_OF_MODEL_TYPE)}"
+                f"{source}: model_type {model_type!r} is not supported; expected one of {sorted(ARCH_OF_MODEL_TYPE)}"
             )
-        found = _ARCH_OF_MODEL_TYPE[model_type]
+        found = ARCH_OF_MODEL_TYPE[model_type]
         if arch is not None and arch != found:
             raise ValueError(f"{source}: model_type {model_type!r} is a {found} checkpoint, but arch={arch!r} was asked for")
         if hf.get("position_embedding_type", "absolute") != "absolute":

@@ -1,14 +1,18 @@
 """Hugging Face checkpoint keys -> funfisher module names, and strict loading.
 
 The tables below are the whole story of how an HF BERT / XLM-R checkpoint maps onto our modules.
-Each row is a regular expression over the HF key (after removing a `bert.` / `roberta.` prefix
-and renaming legacy LayerNorm `gamma` / `beta` to `weight` / `bias`) and the name it becomes.
+Each row is a pair of templates, (HF key, our name), over the HF key after removing a `bert.` /
+`roberta.` prefix and renaming legacy LayerNorm `gamma` / `beta` to `weight` / `bias`. A template
+is a key with fields: {layer} a layer index, {param} weight or bias, {proj} an attention
+projection (query, key, value), {name} an adapter's name. funfisher/io/adapterhub.py writes its
+tables (adapter files, head files) in the same dialect and translates them with `translate`.
 
 Loading is strict: every encoder weight must be present with the right shape, and a key that no
 table knows is an error. One error lists everything that is missing, unexpected or mis-shaped.
 """
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -17,75 +21,108 @@ import torch.nn as nn
 
 from .config import Arch
 
-# --- the encoder (same for BERT and XLM-R) -------------------------------------------------
-_ENCODER_FROM_HF: dict[str, str] = {
-    r"embeddings\.word_embeddings\.(weight)": r"embed.tokens.\1",
-    r"embeddings\.position_embeddings\.(weight)": r"embed.positions.\1",
-    r"embeddings\.token_type_embeddings\.(weight)": r"embed.token_types.\1",
-    r"embeddings\.LayerNorm\.(weight|bias)": r"embed.norm.\1",
-    r"encoder\.layer\.(\d+)\.attention\.self\.query\.(weight|bias)": r"layers.\1.attn.query.\2",
-    r"encoder\.layer\.(\d+)\.attention\.self\.key\.(weight|bias)": r"layers.\1.attn.key.\2",
-    r"encoder\.layer\.(\d+)\.attention\.self\.value\.(weight|bias)": r"layers.\1.attn.value.\2",
-    r"encoder\.layer\.(\d+)\.attention\.output\.dense\.(weight|bias)": r"layers.\1.attn.out.\2",
-    r"encoder\.layer\.(\d+)\.attention\.output\.LayerNorm\.(weight|bias)": r"layers.\1.attn.norm.\2",
-    r"encoder\.layer\.(\d+)\.intermediate\.dense\.(weight|bias)": r"layers.\1.ffn.up.\2",
-    r"encoder\.layer\.(\d+)\.output\.dense\.(weight|bias)": r"layers.\1.ffn.down.\2",
-    r"encoder\.layer\.(\d+)\.output\.LayerNorm\.(weight|bias)": r"layers.\1.ffn.norm.\2",
-}
+KeyTable = list[tuple[str, str]]  # rows of (their template, our template)
+FIELD_PATTERNS: dict[str, str] = {"layer": r"\d+", "param": r"weight|bias", "proj": r"query|key|value"}
 
-# --- heads: (arch, kind) -> table. Keys become names inside the head module. ----------------
-_POOLER = {r"pooler\.dense\.(weight|bias)": r"pool.dense.\1"}
-_HEADS_FROM_HF: dict[tuple[Arch, str], dict[str, str]] = {
-    ("bert", "classification"): {**_POOLER, r"classifier\.(weight|bias)": r"out.\1"},
-    ("xlm-roberta", "classification"): {
-        r"classifier\.dense\.(weight|bias)": r"pool.dense.\1",
-        r"classifier\.out_proj\.(weight|bias)": r"out.\1",
-    },
-    ("bert", "multiple_choice"): {**_POOLER, r"classifier\.(weight|bias)": r"out.\1"},
-    ("xlm-roberta", "multiple_choice"): {**_POOLER, r"classifier\.(weight|bias)": r"out.\1"},
-    ("bert", "qa"): {r"qa_outputs\.(weight|bias)": r"out.\1"},
-    ("xlm-roberta", "qa"): {r"qa_outputs\.(weight|bias)": r"out.\1"},
-    ("bert", "mlm"): {
-        r"cls\.predictions\.transform\.dense\.(weight|bias)": r"transform.\1",
-        r"cls\.predictions\.transform\.LayerNorm\.(weight|bias)": r"norm.\1",
-        r"cls\.predictions\.bias": r"bias",
-    },
-    ("xlm-roberta", "mlm"): {
-        r"lm_head\.dense\.(weight|bias)": r"transform.\1",
-        r"lm_head\.layer_norm\.(weight|bias)": r"norm.\1",
-        r"lm_head\.bias": r"bias",
-    },
+# --- the encoder (same for BERT and XLM-R) -------------------------------------------------
+ENCODER_FROM_HF: KeyTable = [
+    ("embeddings.word_embeddings.weight", "embed.tokens.weight"),
+    ("embeddings.position_embeddings.weight", "embed.positions.weight"),
+    ("embeddings.token_type_embeddings.weight", "embed.token_types.weight"),
+    ("embeddings.LayerNorm.{param}", "embed.norm.{param}"),
+    ("encoder.layer.{layer}.attention.self.{proj}.{param}", "layers.{layer}.attn.{proj}.{param}"),
+    ("encoder.layer.{layer}.attention.output.dense.{param}", "layers.{layer}.attn.out.{param}"),
+    ("encoder.layer.{layer}.attention.output.LayerNorm.{param}", "layers.{layer}.attn.norm.{param}"),
+    ("encoder.layer.{layer}.intermediate.dense.{param}", "layers.{layer}.ffn.up.{param}"),
+    ("encoder.layer.{layer}.output.dense.{param}", "layers.{layer}.ffn.down.{param}"),
+    ("encoder.layer.{layer}.output.LayerNorm.{param}", "layers.{layer}.ffn.norm.{param}"),
+]
+
+# --- heads: (arch, kind) -> table. Our names are names inside the head module. ---------------
+# BERT's pooler is pretrained base model: in HF it sits in the encoder (`bert.pooler`), so
+# AdapterHub's head files name it with the prefix (funfisher/io/adapterhub.py adds it).
+PRETRAINED_POOLER = ("pooler.dense.{param}", "pool.dense.{param}")
+_CLASSIFIER = ("classifier.{param}", "out.{param}")
+HEADS_FROM_HF: dict[tuple[Arch, str], KeyTable] = {
+    ("bert", "classification"): [PRETRAINED_POOLER, _CLASSIFIER],
+    ("xlm-roberta", "classification"): [("classifier.dense.{param}", "pool.dense.{param}"),
+                                        ("classifier.out_proj.{param}", "out.{param}")],
+    ("bert", "multiple_choice"): [PRETRAINED_POOLER, _CLASSIFIER],
+    ("xlm-roberta", "multiple_choice"): [PRETRAINED_POOLER, _CLASSIFIER],
+    ("bert", "qa"): [("qa_outputs.{param}", "out.{param}")],
+    ("xlm-roberta", "qa"): [("qa_outputs.{param}", "out.{param}")],
+    ("bert", "mlm"): [("cls.predictions.transform.dense.{param}", "transform.{param}"),
+                      ("cls.predictions.transform.LayerNorm.{param}", "norm.{param}"),
+                      ("cls.predictions.bias", "bias")],
+    ("xlm-roberta", "mlm"): [("lm_head.dense.{param}", "transform.{param}"),
+                             ("lm_head.layer_norm.{param}", "norm.{param}"),
+                             ("lm_head.bias", "bias")],
 }
+# The MLM decoder is tied to the word embeddings, and its bias is the same tensor as the head's `bias`.
+TIED_DECODER: dict[Arch, str] = {"bert": "cls.predictions.decoder", "xlm-roberta": "lm_head.decoder"}
+
 
 def uses_pretrained_pooler(arch: Arch, kind: str) -> bool:
     """Whether the (arch, kind) head's `pool` is the checkpoint's pretrained pooler (BERT
     classification, multiple choice), which belongs to the frozen base model (heads.py)."""
-    return all(_HEADS_FROM_HF.get((arch, kind), {}).get(k) == v for k, v in _POOLER.items())
+    return PRETRAINED_POOLER in HEADS_FROM_HF.get((arch, kind), [])
 
 
 # Keys that checkpoints carry but no module of ours holds: buffers, tied copies, NSP.
 _IGNORED: list[str] = [
-    r"embeddings\.position_ids",  # a buffer (arange) in older HF versions
-    r"cls\.predictions\.decoder\.weight",  # tied to the word embeddings
-    r"cls\.predictions\.decoder\.bias",  # the same tensor as cls.predictions.bias
-    r"lm_head\.decoder\.weight",
-    r"lm_head\.decoder\.bias",
-    r"cls\.seq_relationship\.(weight|bias)",  # BERT's next-sentence-prediction head (pretraining only)
+    "embeddings.position_ids",  # a buffer (arange) in older HF versions
+    *(f"{decoder}.{{param}}" for decoder in TIED_DECODER.values()),
+    "cls.seq_relationship.{param}",  # BERT's next-sentence-prediction head (pretraining only)
 ]
 
-_PREFIXES = ("bert.", "roberta.")
+# The base model's name in HF models with a head: `bert.encoder...`, `roberta.encoder...`.
+BASE_PREFIXES: dict[Arch, str] = {"bert": "bert.", "xlm-roberta": "roberta."}
+
+
+@functools.lru_cache(maxsize=256)
+def _template_regex(template: str, name: str) -> re.Pattern[str]:
+    """"encoder.layer.{layer}.output.adapters.{name}.adapter_up.{param}" -> a regex with named groups."""
+    out = []
+    for part in re.split(r"(\{\w+\})", template):
+        if part == "{name}":
+            out.append(re.escape(name))
+        elif part.startswith("{") and part.endswith("}"):
+            field = part[1:-1]
+            out.append(f"(?P<{field}>{FIELD_PATTERNS[field]})")
+        else:
+            out.append(re.escape(part))
+    return re.compile("".join(out))
+
+
+def translate(key: str, table: KeyTable, to_ours: bool = True, name: str = "") -> str | None:
+    """Map one key through a template table (their side, our side); None if no row matches."""
+    for theirs, ours in table:
+        source, target = (theirs, ours) if to_ours else (ours, theirs)
+        m = _template_regex(source, name).fullmatch(key)
+        if m:
+            return target.format(name=name, **m.groupdict())
+    return None
+
+
+def matches_any(key: str, templates: list[str]) -> bool:
+    return any(_template_regex(t, "").fullmatch(key) for t in templates)
 
 
 class CheckpointMismatchError(ValueError):
     """A checkpoint does not fit the model: lists every missing, unexpected and mis-shaped key."""
 
 
+def strip_base_prefix(key: str) -> str:
+    """`bert.encoder.layer.0...` / `roberta.encoder.layer.0...` -> `encoder.layer.0...`."""
+    for prefix in BASE_PREFIXES.values():
+        if key.startswith(prefix):
+            return key[len(prefix):]
+    return key
+
+
 def normalize_hf_key(key: str) -> str:
     """Strip a `bert.` / `roberta.` prefix and rename legacy LayerNorm gamma/beta."""
-    for prefix in _PREFIXES:
-        if key.startswith(prefix):
-            key = key[len(prefix):]
-            break
+    key = strip_base_prefix(key)
     if re.search(r"(LayerNorm|layer_norm)\.gamma$", key):
         key = key[: -len("gamma")] + "weight"
     elif re.search(r"(LayerNorm|layer_norm)\.beta$", key):
@@ -93,37 +130,30 @@ def normalize_hf_key(key: str) -> str:
     return key
 
 
-def _apply_table(key: str, table: dict[str, str]) -> str | None:
-    for pattern, target in table.items():
-        if re.fullmatch(pattern, key):
-            return re.sub(pattern, target, key)
-    return None
-
-
 def split_hf_state_dict(
     hf_state: dict[str, torch.Tensor], arch: Arch
 ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], list[str]]:
     """HF state dict -> (encoder state in our names, head weights in normalized HF names, unexpected keys)."""
-    head_patterns = [p for (a, _), table in _HEADS_FROM_HF.items() if a == arch for p in table]
+    head_templates = [theirs for (a, _), table in HEADS_FROM_HF.items() if a == arch for theirs, _ in table]
     encoder, heads, unexpected = {}, {}, []
     for raw_key, tensor in hf_state.items():
         key = normalize_hf_key(raw_key)
-        ours = _apply_table(key, _ENCODER_FROM_HF)
+        ours = translate(key, ENCODER_FROM_HF)
         if ours is not None:
             encoder[ours] = tensor
-        elif any(re.fullmatch(p, key) for p in head_patterns):
+        elif matches_any(key, head_templates):
             heads[key] = tensor
-        elif not any(re.fullmatch(p, key) for p in _IGNORED):
+        elif not matches_any(key, _IGNORED):
             unexpected.append(raw_key)
     return encoder, heads, unexpected
 
 
 def head_state_from_hf(head_weights: dict[str, torch.Tensor], arch: Arch, kind: str) -> dict[str, torch.Tensor]:
     """Pick the weights of one head kind from a checkpoint's head weights (normalized HF names)."""
-    table = _HEADS_FROM_HF[(arch, kind)]
+    table = HEADS_FROM_HF[(arch, kind)]
     out = {}
     for key, tensor in head_weights.items():
-        ours = _apply_table(key, table)
+        ours = translate(key, table)
         if ours is not None:
             out[ours] = tensor
     return out

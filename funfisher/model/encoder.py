@@ -15,6 +15,7 @@ Where adapters plug in (funfisher/adapters sets these; nothing here knows about 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
@@ -24,18 +25,32 @@ import torch.nn.functional as F
 
 from .config import EncoderConfig
 
-_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+
+def _gelu_new(x: torch.Tensor) -> torch.Tensor:
+    """The tanh approximation of GELU, written as transformers' NewGELUActivation computes it."""
+    return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
+
+
+# Activations by the names of transformers' ACT2FN, with its formulas: checkpoints name them in
+# `hidden_act`, AdapterHub configs in `non_linearity` (which AdapterHub lower-cases, as we do).
+ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "gelu": F.gelu,  # the exact erf GELU, as HF's "gelu"
-    "gelu_new": lambda x: F.gelu(x, approximate="tanh"),
+    "gelu_new": _gelu_new,
     "gelu_pytorch_tanh": lambda x: F.gelu(x, approximate="tanh"),
     "relu": F.relu,
+    "swish": F.silu,
+    "silu": F.silu,
+    "tanh": torch.tanh,
+    "leakyrelu": F.leaky_relu,
 }
 
 
-def activation(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
-    if name not in _ACTIVATIONS:
-        raise ValueError(f"hidden_act {name!r} is not supported; expected one of {sorted(_ACTIVATIONS)}")
-    return _ACTIVATIONS[name]
+def activation(name: str, what: str = "hidden_act") -> Callable[[torch.Tensor], torch.Tensor]:
+    """The activation called `name`; `what` names the config field in the error for an unknown one."""
+    key = name.lower()
+    if key not in ACTIVATIONS:
+        raise ValueError(f"{what} {name!r} is not supported; expected one of {sorted(ACTIVATIONS)}")
+    return ACTIVATIONS[key]
 
 
 class OutputAdapter(Protocol):
@@ -225,6 +240,7 @@ class Encoder(nn.Module):
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
         first_token_only: bool = False,
+        pack: bool = False,
     ) -> torch.Tensor:
         """input_ids, attention_mask ({0,1}, 1 = real token), token_type_ids: [B, T] -> [B, T, H].
 
@@ -233,16 +249,22 @@ class Encoder(nn.Module):
         query, attention output and FFN for that token alone (keys and values still cover every
         token), which saves most of one layer's work with identical results.
 
-        Inference (autograd off, e.g. under torch.inference_mode) on a batch with at least 10%
-        padding runs the layers on the real tokens only (see `Packing`). Training and the tr(F)
-        estimator keep the padded [B, T, H] layout, which the per-example gradient hooks rely on.
+        pack: run each layer's per-token work on the real tokens only, as rows [N, H] (`Packing`),
+        when the batch has at least 10% padding (below that the padded layout is cheaper and is
+        used anyway). An inference speed-up: `evaluation.predict` passes pack=True. Real tokens get
+        the padded computation's values up to summation order; padded positions come out as zeros.
+        It is safe under autograd (index_select / index_copy_ send each real token's gradient back
+        to its position, so a loss on real tokens gets the padded run's gradients; test_packing.py
+        compares them), yet training and the tr(F) estimators never pack: dropout would draw its
+        masks over N rows instead of B * T, and the per-example gradient hooks (fisher/hooks.py)
+        read each layer's rows as [B, T, ...], one example per b, which packing flattens to [N, ...].
         """
         x = self.embed(input_ids, token_type_ids)
         if self.embedding_adapter is not None:
             x = self.embedding_adapter(x)
         bias = attention_bias(attention_mask, x.dtype)
         packing = None
-        if attention_mask is not None and not torch.is_grad_enabled() and worth_packing(attention_mask):
+        if pack and attention_mask is not None and worth_packing(attention_mask):
             packing = Packing.from_mask(attention_mask)
             x = packing.pack(x)
         last = len(self.layers) - 1
@@ -256,7 +278,8 @@ class Encoder(nn.Module):
 
 @torch.no_grad()
 def init_weights(module: nn.Module, std: float) -> None:
-    """BERT's initialization: N(0, std) weights, zero biases, LayerNorm (1, 0)."""
+    """BERT's initialization: N(0, std) weights, zero biases, LayerNorm (1, 0). Also AdapterHub's
+    "bert" init of adapters (`Adapter.init_bert_weights`, std 0.02), whose modules are Linears only."""
     if isinstance(module, (nn.Linear, nn.Embedding)):
         module.weight.normal_(0.0, std)
         if isinstance(module, nn.Linear) and module.bias is not None:
@@ -269,4 +292,4 @@ def init_weights(module: nn.Module, std: float) -> None:
 
 
 __all__ = ["Encoder", "Embeddings", "Layer", "SelfAttention", "FeedForward", "Packing", "position_ids", "attention_bias",
-           "init_weights", "activation"]
+           "init_weights", "activation", "ACTIVATIONS"]

@@ -158,14 +158,18 @@ class TaskModel(nn.Module):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
+        pack: bool = False,
     ):
+        """pack: run the encoder on the real tokens only (`Encoder.forward`); inference only in practice."""
         if self.kind == "multiple_choice":
             b, c, t = input_ids.shape
             flat = lambda x: None if x is None else x.reshape(b * c, t)  # noqa: E731
-            hidden = self.encoder(flat(input_ids), flat(attention_mask), flat(token_type_ids), first_token_only=True)
+            hidden = self.encoder(flat(input_ids), flat(attention_mask), flat(token_type_ids), first_token_only=True,
+                                  pack=pack)
             return self.head(hidden).view(b, c)
         # The classification heads read token 0 only: the encoder can skip the rest of the last layer.
-        hidden = self.encoder(input_ids, attention_mask, token_type_ids, first_token_only=self.kind == "classification")
+        hidden = self.encoder(input_ids, attention_mask, token_type_ids, first_token_only=self.kind == "classification",
+                              pack=pack)
         if self.kind == "mlm":
             # MAD-X: the inverse of the invertible adapter runs inside the head, before the decoder
             # (AdapterHub hooks it onto the output embedding layer).

@@ -29,7 +29,7 @@ def fixtures_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def load_tiny():
-    from funfisher.model.sources import load_folder
+    from funfisher.io.hub import load_folder
 
     def load(folder: Path):
         return load_folder(Path(folder), None, {"kind": "local", "path": str(folder)})

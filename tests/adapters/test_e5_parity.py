@@ -1,7 +1,7 @@
 """Parity with AdapterHub `adapters` 1.3.0 on real weights: multilingual-e5-small (12 layers, hidden 384,
 the XLM-R vocabulary), through both architecture paths (BERT positions, and the XLM-R variant).
 
-Needs the offline model packages (see MODELS.md) and the test extras; skipped otherwise.
+Needs the offline model packages (see docs/offline-models.md) and the test extras; skipped otherwise.
 Each architecture loads the 470 MB model twice (ours + transformers), so these take a few seconds.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from funfisher.adapters import activate, freeze_for_task_training, get_adapter, load_adapter
-from funfisher.adapters.adapterhub import ours_to_adapterhub
+from funfisher.io.adapterhub import ours_to_adapterhub
 from funfisher.model.tokenizer import encode
 
 ATOL = 1e-5
@@ -27,7 +27,7 @@ def e5(request, reflib, tmp_path_factory):
         pytest.skip(f"offline model package(s) {missing} not installed: multilingual-e5-small parity skipped")
     from transformers import BertModel, XLMRobertaModel
 
-    from funfisher.model.sources import load_pretrained
+    from funfisher.io.hub import load_pretrained
 
     arch = request.param
     pm = load_pretrained("multilingual-e5-small", arch=arch)

@@ -16,8 +16,8 @@ from safetensors.torch import load_file
 
 from funfisher.adapters import (AdapterFormatError, activate, add_adapter, get_adapter, list_adapters, load_adapter,
                                 save_adapter, task_units)
-from funfisher.adapters.adapterhub import (KEY_TABLE, adapterhub_to_ours, config_from_adapterhub,
-                                           config_to_adapterhub, normalize_adapterhub_key, ours_to_adapterhub)
+from funfisher.io.adapterhub import KEY_TABLE, adapterhub_to_ours, normalize_adapterhub_key, ours_to_adapterhub
+from funfisher.io.adapterhub_config import config_from_adapterhub, config_to_adapterhub
 from funfisher.adapters.bottleneck import BottleneckConfig
 from funfisher.adapters.lora import LoRAConfig
 from funfisher.model.config import EncoderConfig

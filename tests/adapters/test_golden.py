@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import load_file
 
 from funfisher.adapters import activate, freeze_for_task_training, get_adapter, load_adapter
-from funfisher.adapters.adapterhub import ours_to_adapterhub
+from funfisher.io.adapterhub import ours_to_adapterhub
 
 SCENARIOS = {"task": ("task",), "stack": ("lang", "task"), "leave_out": ("lang", "task_lo"), "lora": ("lora",),
              "lang_lora": ("lang", "lora")}

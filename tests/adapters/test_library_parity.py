@@ -11,7 +11,7 @@ import torch
 
 from funfisher.adapters import (activate, add_adapter, delete_adapter, freeze_for_task_training, get_adapter,
                                 load_adapter, save_adapter)
-from funfisher.adapters.adapterhub import load_head, ours_to_adapterhub
+from funfisher.io.adapterhub import load_head, ours_to_adapterhub
 
 ATOL = 1e-5
 HIDDEN, VOCAB = 32, 40

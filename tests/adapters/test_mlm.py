@@ -1,13 +1,20 @@
-"""MAD-X step 1 on a tiny model: masked-LM training of a language adapter (funfisher/adapters/mlm.py)."""
+"""MAD-X step 1 on a tiny model: masked-LM training of a language adapter (examples/train_language_adapter.py)."""
 from __future__ import annotations
+
+import runpy
+from pathlib import Path
 
 import torch
 
 from funfisher.adapters import activate, get_adapter, load_adapter
-from funfisher.adapters.mlm import mask_tokens, mlm_loss, train_language_adapter
 from funfisher.model.config import EncoderConfig
 from funfisher.model.encoder import Encoder
-from funfisher.model.sources import PretrainedModel
+from funfisher.io.hub import PretrainedModel
+
+# The example is a script, not part of the package: run its definitions (not its main) into a dict.
+EXAMPLE = runpy.run_path(str(Path(__file__).resolve().parents[2] / "examples" / "train_language_adapter.py"))
+mask_tokens, mlm_loss = EXAMPLE["mask_tokens"], EXAMPLE["mlm_loss"]
+train_language_adapter = EXAMPLE["train_language_adapter"]
 
 WORDS = "the a cat dog bird sat ran flew on under over mat log tree red big small".split()
 

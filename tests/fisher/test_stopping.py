@@ -217,4 +217,4 @@ def test_tracking_values_and_mean_over_trainable_units():
     assert math.isnan(mean_trace(values, []))
     record = tracking_record(100, values, {2, 1})
     assert record["trainable"] == [1, 2] and record["mean_trainable"] == mean_trace(values, [1, 2])
-    assert set(record["trace"]) == {"0", "1", "2"}
+    assert set(record["values"]) == {"0", "1", "2"}

@@ -11,6 +11,7 @@ observed differences are ~1e-6 on these 6-12 layer models).
 """
 from __future__ import annotations
 
+import runpy
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,11 @@ import torch
 
 from funfisher import load_pretrained
 from funfisher.model import encode
-from funfisher.similarity import PARALLEL_SENTENCES, embed
+from funfisher.samples import PARALLEL_SENTENCES
+
+# The similarity demo is a script, not part of the package: run its definitions (not its main).
+SIMILARITY = runpy.run_path(str(Path(__file__).resolve().parents[2] / "examples" / "similarity.py"))
+embed, mean_pool = SIMILARITY["embed"], SIMILARITY["mean_pool"]
 
 transformers = pytest.importorskip("transformers", reason="transformers (test extra) is not installed")
 ATOL = 1e-5
@@ -102,12 +107,10 @@ def assert_heads_match(pm, tmp_path: Path, kinds=HF_CLASSES):
 # --- all-MiniLM-L6-v2 -------------------------------------------------------------------------
 
 def test_minilm_reference_values_from_models_md(minilm):
-    """Mean pooled, normalized sentence embeddings; the reference numbers are in shared/MODELS.md."""
+    """Mean pooled, normalized sentence embeddings; the reference numbers are in docs/offline-models.md."""
     batch = encode(minilm.tokenizer, ["This is an example sentence.", "Each sentence is converted."])
     assert batch["input_ids"].tolist() == [[101, 2023, 2003, 2019, 2742, 6251, 1012, 102],
                                            [101, 2169, 6251, 2003, 4991, 1012, 102, 0]]
-    from funfisher.similarity import mean_pool
-
     with torch.no_grad():
         pooled = mean_pool(minilm.model(**batch), batch["attention_mask"])
     torch.testing.assert_close(pooled.norm(dim=-1), torch.tensor([4.769425, 5.874504]), atol=1e-5, rtol=0)

@@ -1,9 +1,9 @@
-"""Packed inference (autograd off, layers on the real tokens only) equals the padded computation.
+"""Packing (`pack=True`: layers on the real tokens only) equals the padded computation.
 
-The padded path is the one checked against Hugging Face (test_hf_parity.py runs with autograd
-on, so it takes the padded path); here the packed path must reproduce it on every real token,
-for both position schemes, with every adapter kind plugged in, and for first-token-only heads.
-float64 so that the only differences left are summation order (atol 1e-10).
+The padded path (the default, pack=False) is the one checked against Hugging Face
+(test_hf_parity.py); here the packed path must reproduce it on every real token, for both
+position schemes, with every adapter kind plugged in, and for first-token-only heads, and give
+the same gradients. float64 so that the only differences left are summation order (atol 1e-10).
 """
 from __future__ import annotations
 
@@ -64,16 +64,35 @@ def test_packed_equals_padded_on_real_tokens(arch, kind):
     batch = ragged_batch(model.config.pad_token_id)
     real = batch["attention_mask"].bool()
     assert worth_packing(batch["attention_mask"])
-    with torch.enable_grad():  # autograd on -> padded layout
-        padded = model(**batch).detach()
-        padded_first = model(**batch, first_token_only=True).detach()
-    with torch.inference_mode():  # autograd off -> packed layout
-        packed = model(**batch)
-        packed_first = model(**batch, first_token_only=True)
+    with torch.inference_mode():
+        padded = model(**batch)
+        padded_first = model(**batch, first_token_only=True)
+        packed = model(**batch, pack=True)
+        packed_first = model(**batch, first_token_only=True, pack=True)
+    assert padded[~real].any(), "without pack=True the encoder runs padded, autograd off or not"
     torch.testing.assert_close(packed[real], padded[real], atol=1e-10, rtol=0)
     assert packed_first.shape == padded_first.shape == (4, 1, H)
     torch.testing.assert_close(packed_first, padded_first, atol=1e-10, rtol=0)
     assert not packed[~real].any(), "padded positions come out as zeros in the packed path"
+
+
+@pytest.mark.parametrize("kind", ["none", "bottleneck", "lora"])
+def test_packed_gradients_equal_padded_gradients(kind):
+    """pack=True is safe under autograd: a loss on the real tokens gets the padded run's gradients."""
+    model = with_adapters(tiny("bert"), kind)
+    batch = ragged_batch(model.config.pad_token_id)
+    real = batch["attention_mask"].bool()
+    weights = torch.linspace(-1, 1, H, dtype=torch.float64)
+
+    def gradients(pack: bool) -> dict[str, torch.Tensor]:
+        model.zero_grad(set_to_none=True)
+        (model(**batch, pack=pack)[real] * weights).sin().sum().backward()
+        return {name: p.grad for name, p in model.named_parameters() if p.grad is not None}
+
+    padded, packed = gradients(pack=False), gradients(pack=True)
+    assert packed.keys() == padded.keys()
+    for name, grad in packed.items():
+        torch.testing.assert_close(grad, padded[name], atol=1e-10, rtol=0, msg=name)
 
 
 def test_packing_round_trip_and_threshold():

@@ -98,7 +98,7 @@ def render(model: str, task: str, size: str) -> str:
         fisher_note = [
             f"#   With {n} training examples one pass is {'at least ' if data == 'squad' else ''}{pass_batches} batches of "
             f"{batch}: each of the 40",
-            "#   batches is a fresh random draw from the training set (funfisher/trainer.py fisher_batches),",
+            "#   batches is a fresh random draw from the training set (funfisher/train/recipe.py fisher_batches),",
             "#   so examples recur; whether the released code stopped after one pass (\"maximum\") is unverified.",
         ]
     else:

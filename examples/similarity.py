@@ -1,12 +1,12 @@
 """Cross-lingual sentence similarity with a multilingual encoder: a first look at the model.
 
-    python -m funfisher.similarity [--model multilingual-e5-small] [--arch bert|xlm-roberta]
+    python examples/similarity.py [--model multilingual-e5-small] [--arch bert|xlm-roberta]
 
 Embeds a few parallel sentences in twelve languages (mean pooling over real tokens, L2
 normalization, the "query: " prefix that e5 models expect) and prints, for every language, how
 similar each sentence is to its English translation versus the other English sentences. A good
 multilingual encoder puts translations close together: that shared space is what zero-shot
-cross-lingual transfer relies on.
+cross-lingual transfer relies on. The sentences are `funfisher.samples.PARALLEL_SENTENCES`.
 """
 from __future__ import annotations
 
@@ -15,23 +15,9 @@ import sys
 
 import torch
 
-from .model import encode, load_pretrained
-
-# Three sentences and their translations (same order in every language).
-PARALLEL_SENTENCES: dict[str, list[str]] = {
-    "en": ["The weather is nice today.", "I would like a cup of tea.", "Where is the train station?"],
-    "de": ["Das Wetter ist heute schön.", "Ich hätte gern eine Tasse Tee.", "Wo ist der Bahnhof?"],
-    "fr": ["Il fait beau aujourd'hui.", "Je voudrais une tasse de thé.", "Où est la gare ?"],
-    "es": ["Hoy hace buen tiempo.", "Me gustaría una taza de té.", "¿Dónde está la estación de tren?"],
-    "ru": ["Сегодня хорошая погода.", "Я бы хотел чашку чая.", "Где находится вокзал?"],
-    "zh": ["今天天气很好。", "我想要一杯茶。", "火车站在哪里？"],
-    "th": ["วันนี้อากาศดี", "ฉันอยากได้ชาหนึ่งถ้วย", "สถานีรถไฟอยู่ที่ไหน"],
-    "ar": ["الطقس جميل اليوم.", "أود فنجانا من الشاي.", "أين محطة القطار؟"],
-    "hi": ["आज मौसम अच्छा है।", "मुझे एक कप चाय चाहिए।", "रेलवे स्टेशन कहाँ है?"],
-    "sw": ["Hali ya hewa ni nzuri leo.", "Ningependa kikombe cha chai.", "Kituo cha treni kiko wapi?"],
-    "tr": ["Bugün hava güzel.", "Bir fincan çay istiyorum.", "Tren istasyonu nerede?"],
-    "vi": ["Hôm nay thời tiết đẹp.", "Tôi muốn một tách trà.", "Ga tàu ở đâu?"],
-}
+from funfisher import load_pretrained
+from funfisher.model import encode
+from funfisher.samples import PARALLEL_SENTENCES
 
 
 def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -43,7 +29,8 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
 @torch.inference_mode()
 def embed(pm, texts: list[str]) -> torch.Tensor:
     batch = encode(pm.tokenizer, texts, max_length=512)
-    hidden = pm.model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
+    # inference: pack=True runs the layers on the real tokens only (see Encoder.forward)
+    hidden = pm.model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"], pack=True)
     return torch.nn.functional.normalize(mean_pool(hidden, batch["attention_mask"]), dim=-1)
 
 

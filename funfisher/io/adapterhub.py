@@ -9,7 +9,8 @@ An adapter folder (as written by AdapterHub `adapters` 1.3.0 `model.save_adapter
     head_config.json, pytorch_model_head.bin   optional: a prediction head (static HF head classes)
 
 Weight names are the model's parameter names. `KEY_TABLE` below is the complete mapping between
-AdapterHub names and ours (inside `encoder.adapters[<name>]`), one row per kind of tensor. On top
+AdapterHub names and ours (inside `encoder.adapters[<name>]`), one row per kind of tensor, in the
+template dialect of model/convert.py (whose head table `HEAD_KEY_TABLE` is derived from). On top
 of the table, loading accepts what older files contain:
 - a `bert.` / `roberta.` prefix (adapters saved from a model with a head) or none (bare model);
 - adapter-transformers v1/v2 module names (`layer_text_lang_adapters`, `layer_text_task_adapters`
@@ -31,9 +32,7 @@ say what was expected, what was found, and in which file.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any, Mapping
@@ -41,11 +40,13 @@ from typing import Any, Mapping
 import torch
 import torch.nn as nn
 
-from ..model.convert import load_strict, read_weights
-from .bottleneck import BottleneckConfig
-from .lora import LoRAConfig
-from .registry import (AdapterConfigType, AttachedAdapter, Role, add_adapter, default_role, delete_adapter,
-                       encoder_of, get_adapter)
+from ..adapters.registry import (AdapterConfigType, AttachedAdapter, Role, add_adapter, default_role, delete_adapter,
+                                 encoder_of, get_adapter)
+from ..model.convert import (BASE_PREFIXES, HEADS_FROM_HF, PRETRAINED_POOLER, TIED_DECODER, KeyTable, load_strict,
+                             matches_any, read_weights, strip_base_prefix, translate, uses_pretrained_pooler)
+from ..version import __version__
+from .adapterhub_config import AdapterFormatError, config_from_adapterhub, config_to_adapterhub
+from .hub import resolve_adapter
 
 CONFIG_NAME = "adapter_config.json"
 WEIGHTS_NAME = "pytorch_adapter.bin"
@@ -53,10 +54,12 @@ SAFE_WEIGHTS_NAME = "adapter.safetensors"
 HEAD_CONFIG_NAME = "head_config.json"
 HEAD_WEIGHTS_NAME = "pytorch_model_head.bin"
 SAFE_HEAD_WEIGHTS_NAME = "model_head.safetensors"
+# what a hub repo holds of an adapter (downloaded with resolve_adapter, funfisher/io/hub.py)
+_HUB_FILES = [CONFIG_NAME, SAFE_WEIGHTS_NAME, WEIGHTS_NAME, HEAD_CONFIG_NAME, HEAD_WEIGHTS_NAME, SAFE_HEAD_WEIGHTS_NAME]
 
 # --- the key table ---------------------------------------------------------------------------------
 # AdapterHub name (bare-model form, adapter saved as {name})        our name inside encoder.adapters[<name>]
-KEY_TABLE: list[tuple[str, str]] = [
+KEY_TABLE: KeyTable = [
     ("encoder.layer.{layer}.output.adapters.{name}.adapter_down.0.{param}", "layers.{layer}.down.{param}"),
     ("encoder.layer.{layer}.output.adapters.{name}.adapter_up.{param}", "layers.{layer}.up.{param}"),
     ("invertible_adapters.{name}.F.0.{param}", "invertible.F.down.{param}"),
@@ -66,7 +69,6 @@ KEY_TABLE: list[tuple[str, str]] = [
     ("encoder.layer.{layer}.attention.self.{proj}.loras.{name}.lora_A", "layers.{layer}.{proj}.lora_A.weight"),
     ("encoder.layer.{layer}.attention.self.{proj}.loras.{name}.lora_B", "layers.{layer}.{proj}.lora_B.weight"),
 ]
-_FIELD_PATTERNS = {"layer": r"\d+", "param": r"weight|bias", "proj": r"query|key|value"}
 
 # adapter-transformers module names -> AdapterHub 1.x (AdapterLoader.legacy_weights_mapping).
 # The attention_* ones belong to Houlsby adapters, which then fail as unknown keys, as they should.
@@ -77,42 +79,9 @@ LEGACY_MODULE_NAMES: dict[str, str] = {
     "attention_text_task_adapters": "adapters",
     "invertible_lang_adapters": "invertible_adapters",
 }
-BASE_PREFIXES: dict[str, str] = {"bert": "bert.", "xlm-roberta": "roberta."}
-# Old configs (no "version" field): the activation names of adapter-transformers (AdapterHub's ACTIVATION_RENAME).
-LEGACY_ACTIVATIONS: dict[str, str] = {"gelu": "gelu_new", "gelu_orig": "gelu"}
 ROLE_OF_TYPE: dict[str, Role] = {"text_lang": "language", "text_task": "task"}
-TYPE_OF_ROLE: dict[Role, str] = {"language": "text_lang", "task": "text_task"}
+TYPE_OF_ROLE: dict[Role, str] = {role: type_ for type_, role in ROLE_OF_TYPE.items()}
 BASE_MODEL_CLASS: dict[str, str] = {"bert": "BertModel", "xlm-roberta": "XLMRobertaModel"}
-
-
-class AdapterFormatError(ValueError):
-    """An adapter folder or file that does not fit the model, or uses options we do not implement."""
-
-
-@functools.lru_cache(maxsize=256)
-def _template_regex(template: str, name: str) -> re.Pattern[str]:
-    """"encoder.layer.{layer}.output.adapters.{name}.adapter_up.{param}" -> a regex with named groups."""
-    parts = re.split(r"(\{\w+\})", template)
-    out = []
-    for part in parts:
-        if part == "{name}":
-            out.append(re.escape(name))
-        elif part.startswith("{") and part.endswith("}"):
-            field = part[1:-1]
-            out.append(f"(?P<{field}>{_FIELD_PATTERNS[field]})")
-        else:
-            out.append(re.escape(part))
-    return re.compile("".join(out))
-
-
-def translate(key: str, table: list[tuple[str, str]], to_ours: bool, name: str = "") -> str | None:
-    """Map one key through a template table (AdapterHub side, our side); None if no row matches."""
-    for theirs, ours in table:
-        source, target = (theirs, ours) if to_ours else (ours, theirs)
-        m = _template_regex(source, name).fullmatch(key)
-        if m:
-            return target.format(name=name, **m.groupdict())
-    return None
 
 
 def adapterhub_to_ours(key: str, saved_name: str) -> str | None:
@@ -129,144 +98,10 @@ def ours_to_adapterhub(key: str, name: str) -> str:
 
 def normalize_adapterhub_key(key: str) -> str:
     """Strip a `bert.` / `roberta.` prefix and rename adapter-transformers module names."""
-    for prefix in BASE_PREFIXES.values():
-        if key.startswith(prefix):
-            key = key[len(prefix):]
-            break
-    return ".".join(LEGACY_MODULE_NAMES.get(part, part) for part in key.split("."))
+    return ".".join(LEGACY_MODULE_NAMES.get(part, part) for part in strip_base_prefix(key).split("."))
 
 
-# --- configs -----------------------------------------------------------------------------------------
-
-# What AdapterHub 1.3.0 writes for `seq_bn` (SeqBnConfig().to_dict()) and `lora` (LoRAConfig().to_dict()).
-# We write every field so `adapters` rebuilds exactly our architecture.
-_BN_FULL_DEFAULTS: dict[str, Any] = {
-    "adapter_residual_before_ln": False, "cross_adapter": False, "dropout": 0.0, "factorized_phm_W": True,
-    "factorized_phm_rule": False, "hypercomplex_nonlinearity": "glorot-uniform", "init_weights": "bert",
-    "init_weights_seed": None, "inv_adapter": None, "inv_adapter_reduction_factor": None, "is_parallel": False,
-    "learn_phm": True, "leave_out": [], "ln_after": False, "ln_before": False, "mh_adapter": False,
-    "non_linearity": "relu", "original_ln_after": True, "original_ln_before": True, "output_adapter": True,
-    "phm_bias": True, "phm_c_init": "normal", "phm_dim": 4, "phm_init_range": 0.0001, "phm_layer": False,
-    "phm_rank": 1, "reduction_factor": 16, "residual_before_ln": True, "scaling": 1.0, "shared_W_phm": False,
-    "shared_phm_rule": True, "stochastic_depth": 0.0, "use_gating": False,
-}
-_LORA_FULL_DEFAULTS: dict[str, Any] = {
-    "alpha": 8, "architecture": "lora", "attn_matrices": ["q", "v"], "composition_mode": "add", "dropout": 0.0,
-    "dtype": None, "init_weights": "lora", "init_weights_seed": None, "intermediate_lora": False, "leave_out": [],
-    "output_lora": False, "r": 8, "selfattn_lora": True, "use_dora": False, "use_gating": False, "vera_b": None,
-    "vera_d": None,
-}
-# Options that must have these values for the architecture we implement (else: not supported).
-_BN_REQUIRED: dict[str, Any] = {
-    "mh_adapter": False, "output_adapter": True, "original_ln_before": True, "original_ln_after": True,
-    "residual_before_ln": True, "ln_before": False, "ln_after": False, "is_parallel": False, "use_gating": False,
-    "phm_layer": False, "stochastic_depth": 0.0, "cross_adapter": False,
-}
-_LORA_REQUIRED: dict[str, Any] = {
-    "selfattn_lora": True, "intermediate_lora": False, "output_lora": False, "composition_mode": "add",
-    "use_gating": False, "use_dora": False, "vera_d": None, "vera_b": None,
-}
-# Config names AdapterHub accepts in place of a dict (its ADAPTER_CONFIG_MAP; seq_bn_inv also has rf 16).
-_SEQ_BN = dict(_BN_FULL_DEFAULTS)
-_PRESET_CONFIGS: dict[str, dict[str, Any]] = {
-    "pfeiffer": _SEQ_BN, "seq_bn": _SEQ_BN,
-    "pfeiffer+inv": {**_SEQ_BN, "inv_adapter": "nice", "inv_adapter_reduction_factor": 2},
-    "seq_bn_inv": {**_SEQ_BN, "inv_adapter": "nice", "inv_adapter_reduction_factor": 2},
-    "lora": {"architecture": "lora"},
-}
-
-
-# AdapterHub's BnConfig defaults for fields a file may omit (mh_adapter / output_adapter have none: required).
-# Note original_ln_before: the *base* default is False (Houlsby-style), only SeqBnConfig sets True.
-_BN_BASE_DEFAULTS: dict[str, Any] = {
-    "original_ln_before": False, "original_ln_after": True, "residual_before_ln": True, "ln_before": False,
-    "ln_after": False, "is_parallel": False, "use_gating": False, "phm_layer": False, "stochastic_depth": 0.0,
-    "cross_adapter": False,
-}
-
-
-def _check_options(cfg: Mapping[str, Any], required: Mapping[str, Any], defaults: Mapping[str, Any], source: str,
-                   what: str) -> None:
-    """Each option in `required` must have that value. A missing option takes AdapterHub's default
-    (`defaults`), as the library would; an option without a default must be present."""
-    missing = [k for k in required if k not in cfg and k not in defaults]
-    if missing:
-        raise AdapterFormatError(f"{source}: this {what} config lacks the required field(s) {missing}")
-    values = {k: cfg.get(k, defaults.get(k)) for k in required}
-    bad = {k: v for k, v in values.items() if v != required[k]}
-    if bad:
-        expected = {k: required[k] for k in bad}
-        raise AdapterFormatError(f"{source}: this {what} uses options funfisher does not implement: {bad} "
-                                 f"(supported: {expected}; funfisher implements Pfeiffer seq_bn, seq_bn_inv "
-                                 f"and attention LoRA)")
-
-
-def config_from_adapterhub(cfg: Mapping[str, Any] | str, source: str = "adapter config", legacy: bool = False,
-                           version: str | None = None) -> AdapterConfigType:
-    """AdapterHub's "config" entry -> BottleneckConfig or LoRAConfig.
-
-    legacy: the file has no "version" field (adapter-transformers): rename its activation names.
-    Fields that only matter for a fresh initialization (init_weights, init_weights_seed) are ignored.
-    """
-    if isinstance(cfg, str):
-        if cfg not in _PRESET_CONFIGS:
-            raise AdapterFormatError(f"{source}: unknown adapter config name {cfg!r}; "
-                                     f"expected one of {sorted(_PRESET_CONFIGS)}")
-        cfg = dict(_PRESET_CONFIGS[cfg])
-    cfg = dict(cfg)
-    arch = cfg.get("architecture")
-    if arch == "lora":
-        _check_options(cfg, _LORA_REQUIRED, _LORA_REQUIRED, source, "LoRA")
-        if cfg.get("dtype") not in (None, "float32"):
-            raise AdapterFormatError(f"{source}: LoRA dtype {cfg['dtype']!r} is not supported "
-                                     f"(expected null or 'float32')")
-        r, alpha = int(cfg.get("r", 8)), cfg.get("alpha", 8)
-        old_library = bool(version) and version.startswith("adapters.") and _version_tuple(version) < (1, 1, 0)
-        if old_library and r != alpha:
-            alpha = r  # the faulty-scaling fix of adapters >= 1.1.0 (AdapterLoader._fix_backward_compat)
-        return LoRAConfig(r=r, alpha=alpha, dropout=float(cfg.get("dropout", 0.0)),
-                          attn_matrices=tuple(cfg.get("attn_matrices", ("q", "v"))),
-                          leave_out=tuple(cfg.get("leave_out") or ()))
-    if arch is not None:
-        raise AdapterFormatError(f"{source}: adapter architecture {arch!r} is not supported; "
-                                 f"funfisher implements bottleneck (seq_bn, seq_bn_inv) and 'lora'")
-    _check_options(cfg, _BN_REQUIRED, _BN_BASE_DEFAULTS, source, "bottleneck adapter")
-    if not isinstance(cfg.get("scaling", 1.0), (int, float)):
-        raise AdapterFormatError(f"{source}: scaling {cfg['scaling']!r} is not supported (only a constant number)")
-    inv, inv_rf = cfg.get("inv_adapter"), cfg.get("inv_adapter_reduction_factor")
-    nested = cfg.get("invertible_adapter")
-    if nested:  # adapter-transformers v1: {"block_type": "nice", "non_linearity": ..., "reduction_factor": 2}
-        inv, inv_rf = nested.get("block_type"), nested.get("reduction_factor")
-    act = cfg.get("non_linearity", "relu")
-    if legacy:
-        act = LEGACY_ACTIVATIONS.get(act, act)
-    missing = [k for k in ("reduction_factor",) if k not in cfg]
-    if missing:
-        raise AdapterFormatError(f"{source}: bottleneck adapter config lacks {missing}")
-    rf = cfg["reduction_factor"]
-    try:
-        return BottleneckConfig(reduction_factor=rf, non_linearity=act, inv_adapter=inv,
-                                inv_adapter_reduction_factor=inv_rf, leave_out=tuple(cfg.get("leave_out") or ()),
-                                dropout=float(cfg.get("dropout", 0.0)), scaling=float(cfg.get("scaling", 1.0)))
-    except ValueError as e:
-        raise AdapterFormatError(f"{source}: {e}") from e
-
-
-def config_to_adapterhub(config: AdapterConfigType) -> dict[str, Any]:
-    """Our config -> the full "config" dict AdapterHub 1.3.0 writes and reads."""
-    if isinstance(config, LoRAConfig):
-        return {**_LORA_FULL_DEFAULTS, "r": config.r, "alpha": config.alpha, "dropout": config.dropout,
-                "attn_matrices": list(config.attn_matrices), "leave_out": list(config.leave_out),
-                "init_weights": config.init_weights}
-    rf = dict(config.reduction_factor) if isinstance(config.reduction_factor, Mapping) else config.reduction_factor
-    return {**_BN_FULL_DEFAULTS, "reduction_factor": rf, "non_linearity": config.non_linearity,
-            "inv_adapter": config.inv_adapter, "inv_adapter_reduction_factor": config.inv_adapter_reduction_factor,
-            "leave_out": list(config.leave_out), "dropout": config.dropout, "scaling": config.scaling,
-            "init_weights": config.init_weights}
-
-
-def _version_tuple(v: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in re.findall(r"\d+", v)[:3])
+# --- configs (the "config" entry itself is translated in adapterhub_config.py) -----------------------
 
 
 def read_adapter_config(folder: Path) -> tuple[AdapterConfigType, dict[str, Any]]:
@@ -284,52 +119,6 @@ def read_adapter_config(folder: Path) -> tuple[AdapterConfigType, dict[str, Any]
     config = config_from_adapterhub(meta["config"], source=str(path), legacy="version" not in meta,
                                     version=meta.get("version"))
     return config, meta
-
-
-# --- reading weights ---------------------------------------------------------------------------------
-
-
-# --- where adapters come from ------------------------------------------------------------------------
-
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-_HUB_FILES = [CONFIG_NAME, SAFE_WEIGHTS_NAME, WEIGHTS_NAME, HEAD_CONFIG_NAME, HEAD_WEIGHTS_NAME, SAFE_HEAD_WEIGHTS_NAME]
-
-
-def resolve_adapter(path_or_hub_id: str | Path, revision: str | None = None) -> tuple[Path, dict[str, Any]]:
-    """A local adapter folder, or a Hugging Face hub repo (e.g. "AdapterHub/xlm-roberta-base-de-wiki_pfeiffer")
-    downloaded once with huggingface_hub into the HF cache. Returns the folder and a source record
-    (for the hub: the repo id and the resolved commit)."""
-    path = Path(path_or_hub_id).expanduser()
-    if path.is_dir():
-        return path, {"kind": "local", "path": str(path.resolve())}
-    name = str(path_or_hub_id)
-    if name.startswith((".", "/", "~")) or not _HUB_ID.match(name):
-        raise FileNotFoundError(f"adapter {name!r}: no such local folder, and not a Hugging Face hub id (owner/name)")
-    import huggingface_hub as hf
-    from huggingface_hub.errors import (HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError,
-                                        RevisionNotFoundError)
-
-    try:
-        folder = Path(hf.snapshot_download(name, revision=revision, allow_patterns=_HUB_FILES))
-    except (RepositoryNotFoundError, RevisionNotFoundError) as e:
-        raise FileNotFoundError(f"adapter {name!r}: the Hugging Face hub has no such repository or revision "
-                                f"({type(e).__name__})") from e
-    except (LocalEntryNotFoundError, OSError, HfHubHTTPError) as e:
-        raise FileNotFoundError(
-            f"adapter {name!r}: not a local folder, and it could not be downloaded from the Hugging Face hub "
-            f"(offline or unreachable, and not in the local HF cache; HF_HUB_OFFLINE={_env('HF_HUB_OFFLINE')}). "
-            f"Download it once with internet access, or pass a local folder. ({type(e).__name__})"
-        ) from e
-    if not (folder / CONFIG_NAME).is_file():
-        raise FileNotFoundError(f"adapter {name!r}: the hub repository has no {CONFIG_NAME} "
-                                f"(not an AdapterHub adapter)")
-    # snapshot folders are named by the commit they hold: that is the resolved revision
-    return folder, {"kind": "hub", "repo_id": name, "revision": folder.name, "requested_revision": revision,
-                    "path": str(folder)}
-
-
-def _env(name: str) -> str:
-    return os.environ.get(name, "<unset>")
 
 
 # --- load / save ---------------------------------------------------------------------------------------
@@ -354,7 +143,7 @@ def load_adapter(
     The adapter is attached but not activated; on any error the model is left unchanged.
     """
     enc = encoder_of(model)
-    folder, source = resolve_adapter(path_or_hub_id, revision)
+    folder, source = resolve_adapter(path_or_hub_id, revision, _HUB_FILES, CONFIG_NAME)
     config, meta = read_adapter_config(folder)
     saved_name = str(meta["name"])
     state, weights_path = read_weights(folder, SAFE_WEIGHTS_NAME, WEIGHTS_NAME, AdapterFormatError)
@@ -462,7 +251,7 @@ def save_adapter(
         "model_type": enc.config.arch,
         "name": name,
         "type": TYPE_OF_ROLE[attached.role],
-        "version": f"funfisher.{_funfisher_version()}",
+        "version": f"funfisher.{__version__}",
     }
     (folder / CONFIG_NAME).write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
     state = adapter_state_dict(enc, name, prefix=prefix)
@@ -479,12 +268,6 @@ def _write_weights(folder: Path, state: dict[str, torch.Tensor], filename: str, 
         save_file(state, str(folder / filename))
     else:
         torch.save(state, folder / filename)
-
-
-def _funfisher_version() -> str:
-    from .. import __version__
-
-    return __version__
 
 
 def _model_class(model: nn.Module, enc: nn.Module) -> str:
@@ -511,27 +294,15 @@ HEAD_CLASSES: dict[tuple[str, str], str] = {
     ("bert", "mlm"): "BertForMaskedLM",
     ("xlm-roberta", "mlm"): "XLMRobertaForMaskedLM",
 }
-# (arch, kind) -> [(HF key template, our head key template)], like KEY_TABLE
-HEAD_KEY_TABLE: dict[tuple[str, str], list[tuple[str, str]]] = {
-    ("bert", "classification"): [("bert.pooler.dense.{param}", "pool.dense.{param}"),
-                                 ("classifier.{param}", "out.{param}")],
-    ("xlm-roberta", "classification"): [("classifier.dense.{param}", "pool.dense.{param}"),
-                                        ("classifier.out_proj.{param}", "out.{param}")],
-    ("bert", "multiple_choice"): [("bert.pooler.dense.{param}", "pool.dense.{param}"),
-                                  ("classifier.{param}", "out.{param}")],
-    ("xlm-roberta", "multiple_choice"): [("roberta.pooler.dense.{param}", "pool.dense.{param}"),
-                                         ("classifier.{param}", "out.{param}")],
-    ("bert", "qa"): [("qa_outputs.{param}", "out.{param}")],
-    ("xlm-roberta", "qa"): [("qa_outputs.{param}", "out.{param}")],
-    ("bert", "mlm"): [("cls.predictions.transform.dense.{param}", "transform.{param}"),
-                      ("cls.predictions.transform.LayerNorm.{param}", "norm.{param}"),
-                      ("cls.predictions.bias", "bias")],
-    ("xlm-roberta", "mlm"): [("lm_head.dense.{param}", "transform.{param}"),
-                             ("lm_head.layer_norm.{param}", "norm.{param}"),
-                             ("lm_head.bias", "bias")],
+# (arch, kind) -> [(HF key template, our head key template)]: model/convert.py's HEADS_FROM_HF, with the
+# pretrained pooler under the base model's prefix, as the heads' files name it.
+HEAD_KEY_TABLE: dict[tuple[str, str], KeyTable] = {
+    (arch, kind): [(BASE_PREFIXES[arch] + theirs if (theirs, ours) == PRETRAINED_POOLER else theirs, ours)
+                   for theirs, ours in table]
+    for (arch, kind), table in HEADS_FROM_HF.items()
 }
 # Head-file keys we read past: the MLM decoder is tied to the word embeddings (its bias is `bias`).
-_HEAD_IGNORED = re.compile(r"(cls\.predictions|lm_head)\.decoder\.(weight|bias)")
+_HEAD_IGNORED = [f"{decoder}.{{param}}" for decoder in TIED_DECODER.values()]
 
 
 def _task_model(model: nn.Module) -> tuple[nn.Module, str, str]:
@@ -556,12 +327,11 @@ def save_head(model: nn.Module, path: str | Path, *, safetensors: bool = False, 
             raise KeyError(f"no HF name for head weight {key!r}")
         state[theirs] = tensor.detach().to("cpu").contiguous()
     if kind == "mlm":  # HF keeps the decoder bias as a second name of the same tensor
-        state[("cls.predictions" if arch == "bert" else "lm_head") + ".decoder.bias"] = state[
-            "cls.predictions.bias" if arch == "bert" else "lm_head.bias"].clone()
+        state[f"{TIED_DECODER[arch]}.bias"] = state[translate("bias", table, to_ours=False)].clone()
     num_labels = _num_labels(head, kind)
     meta = {
         "config": None, "hidden_size": enc.config.hidden_size, "model_class": HEAD_CLASSES[(arch, kind)],
-        "model_name": model_name, "model_type": arch, "name": None, "version": f"funfisher.{_funfisher_version()}",
+        "model_name": model_name, "model_type": arch, "name": None, "version": f"funfisher.{__version__}",
     }
     if num_labels is not None:
         meta["num_labels"] = num_labels
@@ -603,15 +373,14 @@ def load_head(model: nn.Module, path: str | Path) -> None:
         mapped = translate(key, table, to_ours=True)
         if mapped is not None:
             ours[mapped] = tensor
-        elif not _HEAD_IGNORED.fullmatch(key):
+        elif not matches_any(key, _HEAD_IGNORED):
             unknown.append(key)
     if unknown:
         raise AdapterFormatError(f"{where}: key(s) that are not part of a {kind} head: {unknown[:10]}")
-    pooler_in_base = arch == "bert" or kind == "multiple_choice"  # HF keeps these poolers in the base model
+    pooler_in_base = uses_pretrained_pooler(arch, kind)  # HF keeps these poolers in the base model
     load_strict(head, ours, source=str(where), optional_prefixes=("pool.",) if pooler_in_base else ())
 
 
-__all__ = ["load_adapter", "save_adapter", "save_head", "load_head", "resolve_adapter", "read_adapter_config",
-           "config_from_adapterhub", "config_to_adapterhub", "adapter_state_dict", "adapterhub_to_ours",
-           "ours_to_adapterhub", "normalize_adapterhub_key", "AdapterFormatError", "KEY_TABLE", "HEAD_KEY_TABLE",
-           "HEAD_CLASSES", "LEGACY_MODULE_NAMES", "CONFIG_NAME", "WEIGHTS_NAME", "SAFE_WEIGHTS_NAME"]
+__all__ = ["load_adapter", "save_adapter", "save_head", "load_head", "read_adapter_config",
+           "adapter_state_dict", "adapterhub_to_ours", "ours_to_adapterhub", "normalize_adapterhub_key", "KEY_TABLE",
+           "HEAD_KEY_TABLE", "HEAD_CLASSES", "LEGACY_MODULE_NAMES", "CONFIG_NAME", "WEIGHTS_NAME", "SAFE_WEIGHTS_NAME"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from .schedules import make_schedule, simulate, unfreeze_steps
+from ..schedules import make_schedule, simulate, unfreeze_steps
 
 
 def plots_available() -> str | None:

@@ -1,10 +1,23 @@
-"""MAD-X step 1: train a language adapter (+ its invertible adapter) with masked-LM on plain text.
+"""MAD-X step 1: train a language adapter (+ its invertible adapter) with masked LM on plain text.
 
-MAD-X (Pfeiffer et al. 2020, Sec. 2.2-2.3) trains one language adapter per language on unlabeled
-text with the MLM objective while every pretrained weight stays frozen, including the MLM head
-and the word embeddings (the decoder is tied to them). Only the adapter's bottleneck layers and
-its NICE invertible adapter learn; the result is saved in the AdapterHub format, so
-`load_adapter` (ours) and AdapterHub `adapters` both read it.
+    python examples/train_language_adapter.py --model bert-base-multilingual-cased \
+        --text sw.txt --name sw --out adapters/sw --steps 10000
+
+MAD-X (Pfeiffer et al. 2020) transfers a task across languages in three steps:
+
+1. one *language adapter* per language, trained with the masked-LM objective on unlabeled text of
+   that language (this script);
+2. a *task adapter* trained on labelled source-language data, stacked on top of the source
+   language's adapter, Stack(en, task) (train.py: FUN with Fisher schedules this step);
+3. zero-shot evaluation: the target language's adapter replaces the source language's one under
+   the same task adapter, Stack(sw, task) (train.py and eval.py).
+
+The paper's configs (configs/paper/) use MAD-X language adapters published on the Hugging Face hub
+by AdapterHub; this script trains one for a language that has none there. Every pretrained weight
+stays frozen, including the MLM head and the word embeddings (the decoder is tied to them). Only
+the adapter's bottleneck layers and its NICE invertible adapter learn (MAD-X Sec. 2.2-2.3); the
+result is saved in the AdapterHub format, so `funfisher.adapters.load_adapter` and AdapterHub
+`adapters` both read it.
 
 Masking is BERT's (Devlin et al. 2019): each non-special token is selected with probability 0.15;
 a selected token becomes the mask token 80% of the time, a random token 10%, and stays itself
@@ -12,8 +25,10 @@ a selected token becomes the mask token 80% of the time, a random token 10%, and
 """
 from __future__ import annotations
 
+import argparse
 import math
 import random
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -22,10 +37,10 @@ import torch
 import torch.nn.functional as F
 from tokenizers import Tokenizer
 
-from ..model.convert import head_state_from_hf
-from ..model.tokenizer import encode, mask_token_id
-from .adapterhub import save_adapter
-from .registry import activate, add_adapter, get_adapter, registry
+from funfisher import load_pretrained
+from funfisher.adapters import activate, add_adapter, get_adapter, list_adapters, save_adapter
+from funfisher.model.convert import head_state_from_hf
+from funfisher.model.tokenizer import encode, mask_token_id
 
 IGNORE_INDEX = -100
 
@@ -72,9 +87,10 @@ def _batch(pm: Any, texts: list[str], max_length: int, generator: torch.Generato
     return inputs, batch["attention_mask"], batch["token_type_ids"], labels
 
 
-def _mlm_loss(task_model, inputs, attention_mask, token_type_ids, labels) -> torch.Tensor:
+def _mlm_loss(task_model, inputs, attention_mask, token_type_ids, labels, pack: bool = False) -> torch.Tensor:
+    """pack: for the eval-only `mlm_loss` (see Encoder.forward); training runs padded."""
     device = next(task_model.parameters()).device
-    logits = task_model(inputs.to(device), attention_mask.to(device), token_type_ids.to(device))
+    logits = task_model(inputs.to(device), attention_mask.to(device), token_type_ids.to(device), pack=pack)
     return F.cross_entropy(logits.flatten(0, 1), labels.to(device).flatten(), ignore_index=IGNORE_INDEX)
 
 
@@ -99,7 +115,7 @@ def mlm_loss(pm: Any, texts: list[str], task_model=None, *, max_length: int = 12
     for start in range(0, len(texts), batch_size):
         inputs, att, types, labels = _batch(pm, texts[start:start + batch_size], max_length, gen, mask_prob)
         n = int((labels != IGNORE_INDEX).sum())
-        total += float(_mlm_loss(tm, inputs, att, types, labels)) * n
+        total += float(_mlm_loss(tm, inputs, att, types, labels, pack=True)) * n
         count += n
     tm.train(was_training)
     return total / count
@@ -130,7 +146,7 @@ def train_language_adapter(
     The encoder is left with `name` active and in eval mode.
     """
     enc = pm.model
-    if name not in registry(enc):
+    if name not in list_adapters(enc):
         add_adapter(enc, name, "seq_bn_inv", role="language", reduction_factor=reduction_factor,
                     non_linearity=non_linearity)
     elif get_adapter(enc, name).role != "language":
@@ -172,4 +188,28 @@ def train_language_adapter(
     return {"losses": losses, "path": Path(out_dir)}
 
 
-__all__ = ["train_language_adapter", "mlm_loss", "mask_tokens", "read_lines", "special_token_ids", "mask_token_id"]
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", required=True, help="local folder, offline name or hub id of the encoder")
+    parser.add_argument("--arch", choices=["bert", "xlm-roberta"], default=None)
+    parser.add_argument("--text", required=True, help="plain text in the language, one sentence or paragraph a line")
+    parser.add_argument("--name", required=True, help="the adapter's name, e.g. the language code")
+    parser.add_argument("--out", required=True, help="folder to save the adapter to (AdapterHub format)")
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--reduction-factor", type=float, default=2, help="MAD-X language adapters use 2")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--log-every", type=int, default=100)
+    args = parser.parse_args(argv)
+    pm = load_pretrained(args.model, arch=args.arch)
+    result = train_language_adapter(pm, args.text, args.name, args.out, args.steps, batch_size=args.batch_size,
+                                    max_length=args.max_length, lr=args.lr, reduction_factor=args.reduction_factor,
+                                    seed=args.seed, log_every=args.log_every)
+    print(f"language adapter {args.name!r} saved to {result['path']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,11 +1,11 @@
-"""Run folders and safe writing (funfisher.runs): atomic replacement, torn log lines, no silent overwrite."""
+"""Run folders and safe writing (funfisher.io.runs): atomic replacement, torn log lines, no silent overwrite."""
 from __future__ import annotations
 
 import os
 
 import pytest
 
-from funfisher.runs import (RunExistsError, append_jsonl, atomic_torch_save, atomic_write_json, atomic_write_text,
+from funfisher.io.runs import (RunExistsError, append_jsonl, atomic_torch_save, atomic_write_json, atomic_write_text,
                             create_run_dir, read_jsonl)
 
 

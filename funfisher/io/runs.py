@@ -1,6 +1,7 @@
 """Run folders and safe file writing.
 
-Every file a run writes goes through `atomic_write_*`: the data is written to a temporary file in
+A run folder (train.py writes it, `eval.py run` reads it) holds the files named below, plus
+summary plots (fisher.png, schedule.png). Every file a run writes goes through `atomic_write_*`: the data is written to a temporary file in
 the same folder, flushed to disk, and renamed over the target. A run killed at any moment leaves
 either the old file or the new one, never half of one. A run folder that already exists is
 never overwritten silently: `create_run_dir` refuses unless asked to resume or overwrite.
@@ -15,6 +16,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
+
+CONFIG = "config.toml"  # the resolved configuration (every key)
+TRAIN_LOG = "train_log.jsonl"  # one line per training step: loss, grad norm, lr, trainable units, validation
+FISHER_LOG = "fisher.jsonl"  # every tr(F) estimate, one JSON line each (also in results.json)
+CHECKPOINT = "checkpoint.pt"  # everything needed to continue exactly (funfisher/train/checkpoint.py)
+RESULTS = "results.json"  # what the run found (funfisher/train/results.py: RunResult)
+SUMMARY = "summary.md"  # the same, for a human
+WEIGHTS = "adapter"  # the learned weights (funfisher/train/trainable.py: AdapterHub format, or the whole model)
 
 
 def _umask() -> int:

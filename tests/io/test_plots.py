@@ -1,11 +1,11 @@
-"""PNG plots (funfisher.plots): written when matplotlib is there, skipped with a note when not."""
+"""PNG plots (funfisher.io.plots): written when matplotlib is there, skipped with a note when not."""
 from __future__ import annotations
 
 import sys
 
 import pytest
 
-from funfisher.plots import plot_comparison, plot_fisher, plot_schedule, plots_available
+from funfisher.io.plots import plot_comparison, plot_fisher, plot_schedule, plots_available
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

