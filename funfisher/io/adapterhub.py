@@ -328,7 +328,8 @@ def save_head(model: nn.Module, path: str | Path, *, safetensors: bool = False, 
         state[theirs] = tensor.detach().to("cpu").contiguous()
     if kind == "mlm":  # HF keeps the decoder bias as a second name of the same tensor
         state[f"{TIED_DECODER[arch]}.bias"] = state[translate("bias", table, to_ours=False)].clone()
-    num_labels = _num_labels(head, kind)
+    # the output layer's width (classes, 1 score per choice, start + end); MLM heads have no `out`
+    num_labels = getattr(getattr(head, "out", None), "out_features", None)
     meta = {
         "config": None, "hidden_size": enc.config.hidden_size, "model_class": HEAD_CLASSES[(arch, kind)],
         "model_name": model_name, "model_type": arch, "name": None, "version": f"funfisher.{__version__}",
@@ -339,14 +340,6 @@ def save_head(model: nn.Module, path: str | Path, *, safetensors: bool = False, 
     (folder / HEAD_CONFIG_NAME).write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
     _write_weights(folder, state, SAFE_HEAD_WEIGHTS_NAME if safetensors else HEAD_WEIGHTS_NAME, safetensors)
     return folder
-
-
-def _num_labels(head: nn.Module, kind: str) -> int | None:
-    if kind in ("classification", "multiple_choice"):
-        return head.out.out_features
-    if kind == "qa":
-        return 2
-    return None
 
 
 def load_head(model: nn.Module, path: str | Path) -> None:
