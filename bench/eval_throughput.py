@@ -24,7 +24,8 @@ import torch
 
 from funfisher import data as D
 from funfisher import load_pretrained
-from funfisher.evaluation import encode_features, predict
+from funfisher.evaluation import predict
+from funfisher.tasks import get_task
 from timing import interleaved  # bench/timing.py
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,12 +64,14 @@ def main(argv: list[str] | None = None) -> int:
     examples = [e for lang in args.languages
                 for e in D.subsample(D.load_dataset("xnli", "dev", lang=lang, data_dir=data_dir()), args.n, 0)]
 
-    def run_ours():
-        features = encode_features("classification", pm.tokenizer, examples, args.max_length)
+    nli = get_task("classification")
+
+    def run_ours():  # tokenization included, as a user's evaluation pays it
+        features = nli.encode(pm.tokenizer, examples, args.max_length)
         return predict(ours, features, D.pad_id_of(pm.tokenizer), args.batch_size).labels
 
     sorted_order = D.length_bucketed_batches(
-        [D.feature_length(f) for f in encode_features("classification", pm.tokenizer, examples, args.max_length)],
+        [D.feature_length(f) for f in nli.encode(pm.tokenizer, examples, args.max_length)],
         args.batch_size, shuffle=False)
     file_order = [list(range(i, min(i + args.batch_size, len(examples)))) for i in range(0, len(examples), args.batch_size)]
 

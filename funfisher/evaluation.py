@@ -22,12 +22,6 @@ from .runconfig import RunConfig
 from .tasks import ZH_MIXED, ZH_MIXED_LABEL, Predictions, Task, get_task
 
 
-def encode_features(kind: str, tokenizer: Tokenizer, examples: Sequence, max_length: int = 128,
-                    doc_stride: int = 128) -> list:
-    """`get_task(kind).encode(...)`, for callers that hold a kind string (bench/eval_throughput.py)."""
-    return get_task(kind).encode(tokenizer, examples, max_length, doc_stride)
-
-
 @torch.inference_mode()
 def predict(model: TaskModel, features: Sequence, pad_id: int, batch_size: int = 64, desc: str | None = None) -> Predictions:
     """Run the model over features in length-sorted batches (little padding), in feature order out.

@@ -18,6 +18,7 @@ fails a `--schedule gu` run too, before any work starts.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import tomllib
@@ -208,7 +209,7 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> RunConfig
             raise ConfigError(f"{path}: not valid TOML: {e}") from e
     sections = _check_sections(tree.pop("schedules", {}), where)
     parsed = [parse_override(text) for text in overrides]
-    with_overrides = _deep_copy(tree)
+    with_overrides = copy.deepcopy(tree)
     for keys, value in parsed:
         _set(with_overrides, keys, value)
     name = with_overrides.get("schedule", {}).get("name", ScheduleConfig.name)
@@ -244,13 +245,9 @@ def _check_sections(sections: Any, where: str) -> dict[str, dict]:
     return sections
 
 
-def _deep_copy(tree: dict) -> dict:
-    return {k: _deep_copy(v) if isinstance(v, dict) else v for k, v in tree.items()}
-
-
 def _merge(base: dict, top: dict) -> dict:
     """`base` with `top`'s values on top (tables merged key by key, recursively)."""
-    out = _deep_copy(base)
+    out = copy.deepcopy(base)
     for key, value in top.items():
         out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
     return out
