@@ -49,13 +49,14 @@ def main(argv: list[str] | None = None) -> int:
     run_parser(sub)
     sub.add_parser("score", help="score a predictions file (see: eval.py score --help)")
     args = parser.parse_args(argv)
+    from funfisher.errors import UserError
     from funfisher.evaluate_saved import config_from_args, evaluate_saved
 
     try:
         config, weights = config_from_args(args)
         evaluate_saved(config, weights, evaluated=args.path, output=args.output or args.path, n=args.n,
                        batch_size=args.batch_size)
-    except (FileNotFoundError, ValueError) as e:
+    except UserError as e:  # a bad path, option or file: one line, exit code 2 (anything else is a bug)
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -18,7 +18,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from funfisher.runconfig import ConfigError, load_config
+from funfisher.errors import UserError
+from funfisher.runconfig import load_config
 from funfisher.schedules import SCHEDULES
 
 
@@ -55,17 +56,26 @@ def main(argv: list[str] | None = None) -> int:
     try:
         configs = {name: load_config(args.config, overrides + ([f"schedule.name={name}"] if name else []))
                    for name in names}
-    except ConfigError as e:
+        if args.print_config:
+            print_configs(configs, compare=bool(args.compare))
+            return 0
+        run(configs, args)
+    except UserError as e:  # a bad config, file or folder, or a diverged run: one line, exit code 2
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if args.print_config:
-        from funfisher.runconfig import to_dict, to_toml
+    return 0
 
-        for name, config in configs.items():
-            if args.compare:
-                print(f"# --- schedule {name} ---")
-            print(to_toml(to_dict(config)), end="")
-        return 0
+
+def print_configs(configs: dict, compare: bool) -> None:
+    from funfisher.runconfig import to_dict, to_toml
+
+    for name, config in configs.items():
+        if compare:
+            print(f"# --- schedule {name} ---")
+        print(to_toml(to_dict(config)), end="")
+
+
+def run(configs: dict, args: argparse.Namespace) -> None:
     from funfisher.train import compare, run_one
 
     first = next(iter(configs.values()))
@@ -74,7 +84,6 @@ def main(argv: list[str] | None = None) -> int:
         compare(configs, output, resume=args.resume, overwrite=args.overwrite)
     else:
         run_one(first, output, resume=args.resume, overwrite=args.overwrite)
-    return 0
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from . import data as D
+from .data.errors import UnknownDatasetError
+from .errors import ModelNotFoundError, UserError
 from .evaluation import average_coverage, cross_lingual_average, evaluate_zero_shot, results_table
 from .model import load_pretrained
 from .runconfig import ModelConfig, RunConfig, load_config
@@ -24,30 +26,40 @@ from .tasks import get_task
 from .train.trainable import kind_of, restore
 
 
+class UsageError(UserError, ValueError):
+    """Command-line arguments of `eval.py run` that do not fit together or do not parse."""
+
+
 def config_from_args(args: argparse.Namespace) -> tuple[RunConfig, Path]:
     """The configuration to evaluate `args.path` under, and the folder of its learned weights.
 
     A run folder: its config.toml; an adapter folder (adapter_config.json): --model and --dataset
-    with seed 0. Command-line values win; what is still open comes from the dataset's spec."""
-    path = args.path
+    with seed 0. Command-line values win; what is still open comes from the dataset's spec.
+    Arguments that cannot be used are `UserError`s naming the argument (or the folder)."""
+    path = Path(args.path)
     run_folder = (path / CONFIG).is_file()
     if run_folder:
         config, weights = load_config(path / CONFIG), path / WEIGHTS
     elif (path / "adapter_config.json").is_file():
         if not args.model or not args.dataset:
-            raise ValueError(f"{path}: an adapter folder needs --model and --dataset (no config.toml here)")
+            raise UsageError(f"{path}: an adapter folder needs --model and --dataset (no config.toml here)")
         config, weights = RunConfig(seed=0), path
+    elif not path.is_dir():
+        raise ModelNotFoundError(f"{path}: no such folder; expected a run folder (config.toml) or an adapter folder "
+                                 f"(adapter_config.json)")
     else:
-        raise FileNotFoundError(f"{path}: neither a run folder (config.toml) nor an adapter folder (adapter_config.json)")
+        raise ModelNotFoundError(f"{path}: neither a run folder (config.toml) nor an adapter folder "
+                                 f"(adapter_config.json)")
     language_adapters = dict(config.adapters.language_adapters)
     for item in args.language_adapter:
         lang, sep, source = item.partition("=")
-        if not sep:
-            raise ValueError(f"--language-adapter {item!r}: expected LANG=PATH_OR_HUB_ID")
-        language_adapters[lang] = source
+        if not sep or not lang.strip() or not source.strip():
+            raise UsageError(f"--language-adapter {item!r}: expected LANG=PATH_OR_HUB_ID (e.g. de=path/to/de-adapter)")
+        language_adapters[lang.strip()] = source.strip()
     dataset = args.dataset if args.dataset is not None else config.task.evaluate.dataset
     if dataset not in D.DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}; expected one of {sorted(D.DATASETS)}")
+        where = "--dataset" if args.dataset is not None else f"{path / CONFIG}: task.evaluate.dataset"
+        raise UnknownDatasetError(f"{where} {dataset!r}: unknown dataset; expected one of {sorted(D.DATASETS)}")
     spec = D.DATASETS[dataset]
     # a run folder keeps its own split, languages and length; an adapter folder takes the dataset's
     split, languages, max_length = ((config.task.evaluate.split, config.task.evaluate.languages, config.task.max_length)

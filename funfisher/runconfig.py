@@ -13,19 +13,46 @@ COPA and XLM-R SQuAD the epochs and learning rate of the scheduled runs). A file
 
 with tables `train`, `schedule` and `fisher` that override the file's own values for that
 schedule. Precedence, lowest to highest: defaults < the file < `[schedules.<name>]` < `--set`.
-Every section is checked when the file is read, used or not, so a typo in `[schedules.fun]`
-fails a `--schedule gu` run too, before any work starts.
+
+Checks. A configuration is checked whole when it is loaded (`load_config`, `from_dict`), before any
+work starts: each value's type (`_coerce`), its range or choices (`RULES`, one line per key), and
+the rules that tie keys together (`_check_together`: the datasets against task.kind, their splits
+and languages, doc_stride < max_length, min_batches <= max_batches, the schedule's options). A bad
+value is one `ConfigError` naming where it was set (the file and line, a `[schedules.<name>]`
+section, or --set), the key, the value and what is allowed:
+
+    my_run.toml line 12: train.max_grad_norm = -1.0: must be > 0
+    --set: train.max_steps = 0: must be >= 1 or unset ("")
+
+Every `[schedules.<name>]` section is checked in its own schedule's configuration (defaults < file <
+section < --set), used or not, so a bad value or a typo in `[schedules.fun]` fails a
+`--schedule gu` run too. Only the schedule options (seed, order, units, m, first) depend on which
+schedule runs: they are checked in full for the run's schedule, and in another schedule's section
+only where that section sets them. What needs the model or the machine (unit ids against the
+number of layers, whether a device exists, model and data files) is checked when the run starts
+(`schedules.make_schedule`, `train.recipe`).
 """
 from __future__ import annotations
 
 import copy
 import dataclasses
 import difflib
+import functools
+import math
+import re
 import tomllib
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, NamedTuple, NoReturn
+
+from .data.registry import DATASETS
+from .errors import UserError
+from .fisher import LABEL_MODES, METHODS
+from .model.config import ARCHS
+from .schedules import FIRST, SCHEDULES, schedule_options
+from .tasks import TASKS
 
 
 @dataclass
@@ -121,14 +148,370 @@ class RunConfig:
     fisher: FisherConfig = field(default_factory=FisherConfig)
 
 
-class ConfigError(ValueError):
-    pass
+class ConfigError(UserError, ValueError):
+    """A config file, key or value that cannot be used; the message says where (file and line,
+    section, --set), which key, its value and what is allowed."""
 
 
 #: The tables a `[schedules.<name>]` section may override.
 SECTION_TABLES = ("train", "schedule", "fisher")
+#: The schedule options: what `train.recipe` passes to `schedules.make_schedule` besides name and k.
+SCHEDULE_OPTIONS = tuple(f.name for f in dataclasses.fields(ScheduleConfig) if f.name not in ("name", "k"))
 
 
+# ================================================================================================
+# What each value may be
+# ================================================================================================
+# Choices kept here because no other module has them as a list: train/trainable.py (kind_of) and
+# train/recipe.py (prepare) branch on these names and could import them from here. The other
+# choices come from where they are defined: ARCHS (model.config), TASKS (tasks), DATASETS
+# (data.registry), SCHEDULES and FIRST (schedules), LABEL_MODES and METHODS (fisher).
+ADAPTER_KINDS = ("bottleneck", "lora", "full")
+LR_SCHEDULES = ("linear", "constant")
+DEVICE = re.compile(r"cpu|cuda(:[0-9]+)?|mps|auto")  # syntax only; train.recipe.resolve_device checks it exists
+# The shortest input worth encoding: the special tokens alone take 3 positions with BERT ([CLS] a
+# [SEP] b [SEP]) and 4 with XLM-R (<s> a </s></s> b </s>); the tokenizers library fails when they
+# do not fit, and a sentence pair, a COPA choice or a QA window needs a few more for any text at all.
+MIN_LENGTH = 8
+
+
+class Rule(NamedTuple):
+    """`ok(value)`: whether a value is allowed; `allowed`: what the error says it must be."""
+
+    ok: Callable[[Any], bool]
+    allowed: str
+    choices: tuple[str, ...] = ()  # a choice rule: a typo gets the closest choice as a suggestion
+
+
+def number(ok: Callable[[Any], bool], allowed: str) -> Rule:
+    """A rule on a number; NaN and infinity never pass (TOML allows `nan` and `inf`)."""
+    return Rule(lambda v: _finite(v) and ok(v), allowed)
+
+
+def at_least(low: int) -> Rule:
+    return number(lambda v: v >= low, f">= {low}")
+
+
+def above(low: int) -> Rule:
+    return number(lambda v: v > low, f"> {low}")
+
+
+def one_of(choices) -> Rule:
+    choices = tuple(choices)
+    return Rule(lambda v: v in choices, f"one of {_quoted(choices)}", choices)
+
+
+def _finite(value: Any) -> bool:
+    return not isinstance(value, float) or math.isfinite(value)
+
+
+def _distinct(items: list) -> bool:
+    return len(set(items)) == len(items)
+
+
+def _did_you_mean(value: Any, choices) -> str:
+    close = difflib.get_close_matches(value, list(choices), n=1) if isinstance(value, str) and choices else []
+    return f' (did you mean "{close[0]}"?)' if close else ""
+
+
+def _quoted(choices) -> str:
+    return ", ".join(f'"{c}"' for c in choices)
+
+
+ANY = Rule(lambda v: True, "anything")  # the type says it all, or _check_together checks it
+TEXT = Rule(lambda v: v.strip() != "", "a non-empty string")
+RUN_NAME = Rule(lambda v: v.strip() != "" and v.isprintable() and not set(v) & set("/\\") and v not in (".", ".."),
+                'a folder name (runs/<name>): not empty, printable, no "/" or "\\", not "." or ".."')
+LANGUAGES = Rule(lambda v: len(v) > 0 and _distinct(v), "a non-empty list of languages, each listed once")
+UNIT_IDS = Rule(lambda v: all(u >= 0 for u in v) and _distinct(v),  # the model's layer count: when the run starts
+                "a list of distinct unit ids >= 0 (layer indices)")
+LANGUAGE_ADAPTERS = Rule(lambda v: all(lang.strip() and where.strip() for lang, where in v.items()),
+                         'a table of language = "adapter folder or hub id", nothing empty')
+
+#: One rule per key of every config dataclass (a nested dataclass's keys have their own entry).
+#: An optional key may also be unset (None; "" in TOML): the rule checks a value that is set.
+RULES: dict[type, dict[str, Rule]] = {
+    RunConfig: {"name": RUN_NAME, "seed": at_least(0)},
+    ModelConfig: {"name": TEXT, "arch": one_of(ARCHS)},
+    AdapterConfig: {
+        "kind": one_of(ADAPTER_KINDS),
+        "reduction_factor": at_least(1),
+        "lora_r": at_least(1),
+        "lora_alpha": above(0),
+        "language_adapters": LANGUAGE_ADAPTERS,
+        "source_language": TEXT,  # with language adapters: one of them (_check_together)
+    },
+    TaskConfig: {
+        "kind": one_of(TASKS),  # every dataset's kind (_check_together)
+        "num_labels": at_least(1),  # classification: the dataset's number of labels (_check_together)
+        "max_length": at_least(MIN_LENGTH),
+        "doc_stride": at_least(1),  # qa: < max_length (_check_together)
+        "data_dir": TEXT,
+        "eval_n": at_least(1),
+    },
+    DataSplit: {  # task.train, task.validation, task.evaluate
+        "dataset": one_of(DATASETS),
+        "split": ANY,  # one of the dataset's splits (_check_together)
+        "languages": LANGUAGES,  # each one of the dataset's languages (_check_together)
+        "n": at_least(1),
+        "exclude_xquad": ANY,  # only for squad (_check_together)
+    },
+    TrainConfig: {
+        "epochs": above(0),
+        "max_steps": at_least(1),  # unset: train.epochs decides
+        "batch_size": at_least(1),
+        "eval_batch_size": at_least(1),
+        "lr": above(0),
+        "lr_schedule": one_of(LR_SCHEDULES),
+        "weight_decay": at_least(0),
+        "max_grad_norm": above(0),
+        "eval_every": at_least(1),
+        "checkpoint_every": at_least(1),
+        "threads": at_least(1),
+        "device": Rule(lambda v: DEVICE.fullmatch(v) is not None, "cpu, cuda, cuda:N, mps or auto"),
+    },
+    ScheduleConfig: {  # which options a schedule takes, and FIRST's choices: _check_schedule_options
+        "name": one_of(SCHEDULES),
+        "k": at_least(1),
+        "seed": ANY,  # random's permutation seed: any integer (schedules.check_seed)
+        "order": UNIT_IDS,
+        "units": UNIT_IDS,
+        "m": at_least(1),
+        "first": ANY,  # one of FIRST[schedule.name] (_check_together)
+    },
+    FisherConfig: {
+        "labels": one_of(LABEL_MODES),
+        "method": one_of(METHODS),
+        "max_batches": at_least(1),
+        "min_batches": at_least(1),  # <= max_batches (_check_together)
+        "confidence": number(lambda v: 0.5 < v < 1, "> 0.5 and < 1"),
+        "tolerance": number(lambda v: 0 <= v < 1, ">= 0 and < 1"),
+        "batch_size": at_least(1),
+        "track_every": at_least(0),  # 0: no tracking
+    },
+}
+
+
+def _check(config: RunConfig, sources: _Sources, options: set[str] | None = None) -> None:
+    """Every rule on a built configuration; the first broken one is a ConfigError. `options`: the
+    schedule options to check (None: all, for the run's own schedule; _check_schedule_options)."""
+    report = _Report(config, sources)
+    for key, cls, name, value in _values(config):
+        rule = RULES[cls][name]
+        if value is None or rule.ok(value):
+            continue
+        finite = "" if _finite(value) else "a finite number "
+        unset = ' or unset ("")' if _optional(cls, name) else ""
+        report.fail(key, f"must be {finite}{rule.allowed}{unset}{_did_you_mean(value, rule.choices)}")
+    _check_together(report)
+    _check_schedule_options(report, options)
+
+
+def _check_together(report: _Report) -> None:
+    """The rules that involve more than one key."""
+    task = report.config.task
+    for role in ("train", "validation", "evaluate"):
+        split, key = getattr(task, role), f"task.{role}"
+        spec = DATASETS[split.dataset]
+        if spec.task != task.kind:
+            same_kind = [name for name, other in DATASETS.items() if other.task == task.kind]
+            kind = report.show("task.kind", f"{key}.dataset")
+            report.fail(f"{key}.dataset", f"is a {spec.task} dataset, but {kind}, "
+                                          f"whose datasets are {', '.join(same_kind)}")
+        if split.split not in spec.splits:
+            report.fail(f"{key}.split", f"must be one of {_quoted(spec.splits)}, the splits of {spec.name}"
+                                        f"{_did_you_mean(split.split, spec.splits)}")
+        for lang in split.languages:
+            if lang not in spec.languages:
+                suggestion = _did_you_mean(lang, spec.languages)
+                report.fail(f"{key}.languages", f'"{lang}" is not a language of {spec.name}{suggestion}; '
+                                                f"it has {', '.join(spec.languages)}")
+        if task.kind == "classification" and spec.num_labels is not None and task.num_labels != spec.num_labels:
+            report.fail("task.num_labels", f"must be {spec.num_labels}, the number of labels of {spec.name} "
+                                           f"(the dataset of {key})")
+        if split.exclude_xquad and split.dataset != "squad":
+            report.fail(f"{key}.exclude_xquad", f'is only for dataset "squad" (XQuAD was translated from SQuAD '
+                                                f"v1.1 dev), not {spec.name}")
+    if task.kind == "qa" and task.doc_stride >= task.max_length:  # the overlap of two windows
+        report.fail("task.doc_stride", f"must be < {report.show('task.max_length', 'task.doc_stride')}")
+    fisher = report.config.fisher
+    if fisher.min_batches > fisher.max_batches:
+        report.fail("fisher.min_batches", f"must be <= {report.show('fisher.max_batches', 'fisher.min_batches')}")
+    adapters = report.config.adapters
+    if adapters.language_adapters and adapters.source_language not in adapters.language_adapters:
+        report.fail("adapters.source_language", f"must have an entry in adapters.language_adapters "
+                                                f"(has {', '.join(adapters.language_adapters)})")
+
+
+def _check_schedule_options(report: _Report, options: set[str] | None) -> None:
+    """`make_schedule`'s option checks, made when the config loads: an option the schedule does not
+    take is unset, a required one set (both from `schedules.schedule_options`), and `first` is one
+    of `schedules.FIRST[name]`. `options` None: check every option (the run's own schedule); else
+    only these, and no required ones (another schedule's section: the options it sets itself and
+    --set does not override, as --set and the file hold options for the schedule that runs)."""
+    schedule = report.config.schedule
+    accepted = schedule_options(schedule.name)
+    takes = ", ".join(f"schedule.{option}" for option in accepted) or "no options"
+    first = FIRST.get(schedule.name, ())
+    for option in SCHEDULE_OPTIONS:
+        if options is not None and option not in options:
+            continue
+        key, value = f"schedule.{option}", getattr(schedule, option)
+        if value is None:
+            if accepted.get(option) and options is None:
+                report.fail(key, f'is required by schedule "{schedule.name}"')
+        elif option not in accepted:
+            report.fail(key, f'is not used by schedule "{schedule.name}" (it takes {takes}); remove it or set it to ""')
+        elif option == "first" and value not in first:
+            report.fail(key, f'must be one of {_quoted(first)} for schedule "{schedule.name}"'
+                             f'{_did_you_mean(value, first)}, or unset ("": "top")')
+
+
+class _Report:
+    """Turns a broken rule into the ConfigError: where the key was set, the key, its value, the rule."""
+
+    def __init__(self, config: RunConfig, sources: _Sources):
+        self.config, self.sources = config, sources
+
+    def value(self, key: str) -> Any:
+        obj = self.config
+        for part in key.split("."):
+            obj = getattr(obj, part)
+        return obj
+
+    def show(self, key: str, near: str | None = None) -> str:
+        """`key = value`; with where it was set if that is not where `near` was set."""
+        value = self.value(key)
+        if value is None:
+            return f"{key} is not set"
+        text = f"{key} = {_show(value)}"
+        if self.sources.layer(key) is None:
+            text += " (the default)"
+        elif near is not None and self.sources.layer(key) != self.sources.layer(near):
+            text += f" (from {self.sources.layer(key).label()})"
+        return text
+
+    def fail(self, key: str, problem: str) -> NoReturn:
+        raise ConfigError(f"{self.sources(key)}: {self.show(key)}: {problem}")
+
+
+def _values(obj: Any, prefix: str = ""):
+    """(dotted key, dataclass, field name, value) for every value of a configuration, in order."""
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            yield from _values(value, f"{prefix}{f.name}.")
+        else:
+            yield f"{prefix}{f.name}", type(obj), f.name, value
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _optional(cls: type, name: str) -> bool:
+    return type(None) in typing.get_args(_hints(cls)[name])
+
+
+# ================================================================================================
+# Where each value was set
+# ================================================================================================
+class _Layer(NamedTuple):
+    """One source of values: the file, one of its [schedules.<name>] sections, --set, a dict."""
+
+    name: str  # the file's name, "--set", or what from_dict was told
+    table: tuple[str, ...] | None = None  # where its keys are in the file's text (None: not in the file)
+    section: str | None = None  # the [schedules.<name>] section
+
+    def label(self, line: int | None = None) -> str:
+        text = self.name + (f" line {line}" if line else "")
+        return f"{text}: [schedules.{self.section}]" if self.section else text
+
+
+SET = _Layer("--set")
+
+
+class _Sources:
+    """Which layer set each key, applied in precedence order: `sources(key)` names the file (and the
+    key's line, when it can be found), a section, --set, or `base` for a key left at its default."""
+
+    def __init__(self, base: str, text: str = ""):
+        self.base, self.text = base, text
+        self.layers: dict[tuple[str, ...], _Layer] = {}
+
+    def merge(self, tree: dict, layer: _Layer) -> None:
+        """`tree` merged table by table over what is there (the file, a section)."""
+        for path in _leaves(tree, ()):
+            self._drop(path)
+            self.layers[path] = layer
+
+    def set(self, path: tuple[str, ...], value: Any, layer: _Layer) -> None:
+        """`value` put at `path`, replacing what was there (--set)."""
+        self._drop(path)
+        for leaf in _leaves(value, path):
+            self.layers[leaf] = layer
+
+    def _drop(self, path: tuple[str, ...]) -> None:
+        for old in [p for p in self.layers if p[:len(path)] == path or path[:len(p)] == p]:
+            del self.layers[old]
+
+    def layer(self, key: str) -> _Layer | None:
+        path = _path(key)
+        for i in range(len(path), 0, -1):  # the key itself, or the table value it is part of
+            if path[:i] in self.layers:
+                return self.layers[path[:i]]
+        inside = [layer for p, layer in self.layers.items() if p[:len(path)] == path]  # a table key
+        return inside[-1] if inside else None  # the latest layer that set a part of it
+
+    def __call__(self, key: str) -> str:
+        layer = self.layer(key)
+        if layer is None:
+            return self.base
+        line = _line_of(self.text, (*layer.table, *_path(key))) if layer.table is not None else None
+        return layer.label(line)
+
+
+def _path(key: str) -> tuple[str, ...]:
+    """"task.evaluate.languages[2]" -> ("task", "evaluate", "languages")."""
+    return tuple(re.sub(r"\[\d+\]", "", key).split("."))
+
+
+def _leaves(value: Any, at: tuple[str, ...]):
+    """The paths of `value`'s non-table values (and empty tables), below `at`."""
+    if isinstance(value, dict) and (value or not at):
+        for key, item in value.items():
+            yield from _leaves(item, (*at, str(key)))
+    else:
+        yield at
+
+
+_HEADER = re.compile(r"\s*\[\[?([^\[\]]*)\]\]?\s*(#.*)?$")
+_KEY = re.compile(r"\s*([A-Za-z0-9_\-.\"' ]+?)\s*=")
+
+
+def _line_of(text: str, path: tuple[str, ...]) -> int | None:
+    """The line that sets `path` in a TOML text, found by scanning `[table]` headers and `key =`
+    lines (best effort: else the line of the inline table or table holding it, else None)."""
+    table: tuple[str, ...] = ()
+    best, best_depth = None, 0
+    for number, line in enumerate(text.split("\n"), 1):  # TOML's lines (splitlines knows more breaks)
+        if match := _HEADER.match(line):
+            table = full = tuple(part.strip().strip("\"'") for part in match.group(1).split("."))
+        elif match := _KEY.match(line):
+            full = (*table, *(part.strip().strip("\"'") for part in match.group(1).split(".")))
+        else:
+            continue
+        if full == path:
+            return number
+        if best_depth < len(full) < len(path) and path[:len(full)] == full:
+            best, best_depth = number, len(full)
+    return best
+
+
+# ================================================================================================
+# Reading: files, --set, dicts
+# ================================================================================================
 def parse_override(text: str) -> tuple[list[str], Any]:
     """`train.lr=1e-4` -> (["train", "lr"], 1e-4). Values are TOML (numbers, true, [1, 2], "x");
     anything that is not valid TOML is taken as a plain string (so `model.name=xlm-roberta-base` works)."""
@@ -136,8 +519,9 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         raise ConfigError(f"--set {text!r}: expected key=value")
     key, raw = text.split("=", 1)
     try:
-        value = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
+        parsed = tomllib.loads(f"v = {raw}")
+        value = parsed["v"] if list(parsed) == ["v"] else raw  # "1\nw = 2" is a string, not two keys
+    except (tomllib.TOMLDecodeError, RecursionError):
         value = raw
     return key.strip().split("."), value
 
@@ -150,98 +534,150 @@ def _set(tree: dict, path: list[str], value: Any) -> None:
     tree[path[-1]] = value
 
 
-def _build(cls, values: dict, where: str):
-    """Build dataclass `cls` from a dict, checking keys and types; `where` names the source for errors."""
-    hints = typing.get_type_hints(cls)
+def _build(cls, values: dict, source: Callable[[str], str], prefix: str = ""):
+    """Build dataclass `cls` from a dict, checking keys and types; `source(key)` names where a key
+    was set, for errors."""
+    hints = _hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
     kwargs = {}
     for f in dataclasses.fields(cls):  # a partial sub-table overrides only the keys it names
         if dataclasses.is_dataclass(hints[f.name]) and isinstance(values.get(f.name), dict):
             values = {**values, f.name: {**dataclasses.asdict(f.default_factory()), **values[f.name]}}
     for key, value in values.items():
+        dotted = f"{prefix}{key}"
         if key not in known:
             close = difflib.get_close_matches(key, known, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(sorted(known))})"
-            raise ConfigError(f"{where}: unknown key {key!r}{hint}")
-        kwargs[key] = _coerce(hints[key], value, f"{where}.{key}")
+            raise ConfigError(f"{source(dotted)}: {dotted}: unknown key {key!r}{hint}")
+        kwargs[key] = _coerce(hints[key], value, dotted, source)
     return cls(**kwargs)
 
 
-def _coerce(hint, value: Any, where: str) -> Any:
+_TYPES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+
+
+def _coerce(hint, value: Any, key: str, source: Callable[[str], str]) -> Any:
+    def wrong(expected: str) -> NoReturn:
+        raise ConfigError(f"{source(key)}: {key} = {_show(value)}: must be {expected}")
+
     if dataclasses.is_dataclass(hint):
         if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a table, got {value!r}")
-        return _build(hint, value, where)
+            wrong("a table")
+        return _build(hint, value, source, f"{key}.")
     origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if origin in (typing.Union, types.UnionType):
         if value is None or (isinstance(value, str) and value == "" and type(None) in args):
             return None  # TOML has no null: "" means None for optional fields
-        return _coerce(next(a for a in args if a is not type(None)), value, where)
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        return _coerce(next(a for a in args if a is not type(None)), value, key, source)
     if origin is list:
         if not isinstance(value, list):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
-        return [_coerce(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)]
+            wrong("a list")
+        return [_coerce(args[0], v, f"{key}[{i}]", source) for i, v in enumerate(value)]
     if origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a table, got {value!r}")
-        return {str(k): _coerce(args[1], v, f"{where}.{k}") for k, v in value.items()}
-    if hint in (int, float, str, bool):
-        if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
-            raise ConfigError(f"{where}: expected {hint.__name__}, got {value!r}")
+            wrong("a table")
+        return {str(k): _coerce(args[1], v, f"{key}.{k}", source) for k, v in value.items()}
+    if hint in (int, float) and isinstance(value, int) and not isinstance(value, bool):
+        if not -2**63 <= value < 2**63:
+            wrong("an integer in TOML's 64-bit range")
+        return float(value) if hint is float else value
+    if hint in _TYPES and (not isinstance(value, hint) or (hint is int and isinstance(value, bool))):
+        wrong(_TYPES[hint])
     return value
 
 
 def load_config(path: str | Path | None, overrides: list[str] = ()) -> RunConfig:
     """Read a TOML config (or start from the defaults), apply the `[schedules.<name>]` section of
-    the run's schedule, then the `key=value` overrides (module docstring: precedence)."""
+    the run's schedule, then the `key=value` overrides (module docstring: precedence, checks)."""
     tree: dict = {}
-    where = "defaults"
+    text, base = "", "defaults"
     if path is not None:
         path = Path(path)
-        where = str(path)
+        text, base = _read(path), str(path)
         try:
-            tree = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as e:
-            raise ConfigError(f"{path}: config file not found") from e
-        except tomllib.TOMLDecodeError as e:
+            tree = tomllib.loads(text)
+        except (tomllib.TOMLDecodeError, RecursionError) as e:
             raise ConfigError(f"{path}: not valid TOML: {e}") from e
-    sections = _check_sections(tree.pop("schedules", {}), where)
-    parsed = [parse_override(text) for text in overrides]
+    sections = _check_sections(tree.pop("schedules", {}), base, text)
+    parsed = [parse_override(item) for item in overrides]
+    for keys, _ in parsed:
+        if keys[0] == "schedules":
+            instead = ".".join(keys[2:]) or "train.lr"
+            raise ConfigError(f"--set {'.'.join(keys)}: --set cannot change a [schedules.<name>] section; "
+                              f"set the key itself (--set {instead}=...): it applies to the run")
     with_overrides = copy.deepcopy(tree)
     for keys, value in parsed:
         _set(with_overrides, keys, value)
-    name = with_overrides.get("schedule", {}).get("name", ScheduleConfig.name)
-    merged = _merge(tree, sections.get(name, {}))
+    schedule = with_overrides.get("schedule", {})
+    name = schedule.get("name", ScheduleConfig.name) if isinstance(schedule, dict) else None
+    config = _resolve(tree, sections, parsed, name, base, text)
+    for other in sections:  # the other schedules' sections: each checked in its own configuration
+        if other != name:
+            _resolve(tree, sections, parsed, other, base, text, own_schedule=False)
+    return config
+
+
+def _resolve(tree: dict, sections: dict, parsed: list, name: Any, base: str, text: str,
+             own_schedule: bool = True) -> RunConfig:
+    """defaults < file < [schedules.<name>] < --set, built and checked. `own_schedule` False: the
+    configuration of another schedule than the run's, schedule.name set to it (module docstring)."""
+    sources = _Sources(base, text)
+    sources.merge(tree, _Layer(base, ()))
+    section = sections.get(name, {}) if isinstance(name, str) else {}
+    own_layer = _Layer(base, ("schedules", name), name)  # the section's values
+    sources.merge(section, own_layer)
+    merged = _merge(tree, section)
     for keys, value in parsed:
         _set(merged, keys, value)
-    return _build(RunConfig, merged, where)
+        sources.set(tuple(keys), value, SET)
+    if not own_schedule:
+        _set(merged, ["schedule", "name"], name)
+        sources.set(("schedule", "name"), name, own_layer)
+    config = _build(RunConfig, merged, sources)
+    set_here = {option for option in SCHEDULE_OPTIONS if sources.layer(f"schedule.{option}") == own_layer}
+    _check(config, sources, None if own_schedule else set_here)
+    return config
 
 
-def _check_sections(sections: Any, where: str) -> dict[str, dict]:
-    """`[schedules.<name>]` tables: known schedule names, only train/schedule/fisher inside, and
-    every key valid (checked by building a config from each section alone)."""
-    from .schedules import SCHEDULES
+def _read(path: Path) -> str:
+    """A config file's text; whatever keeps it from being read is one ConfigError naming the file."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as e:
+        raise ConfigError(f"{path}: config file not found") from e
+    except IsADirectoryError as e:
+        raise ConfigError(f"{path}: is a directory, not a config file") from e
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the config file ({e.strerror or e})") from e
+    try:
+        return data.decode("utf-8-sig")  # -sig: a byte order mark some editors write is fine
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise ConfigError(f"{path} line {line}: not UTF-8 text (byte {data[e.start]:#04x}); "
+                          f"a TOML file must be UTF-8") from e
 
+
+def _check_sections(sections: Any, where: str, text: str = "") -> dict[str, dict]:
+    """`[schedules.<name>]` tables: known schedule names, only train/schedule/fisher inside. Their
+    values are checked in each schedule's configuration (`_resolve`)."""
     if not isinstance(sections, dict):
-        raise ConfigError(f"{where}: 'schedules' must hold tables [schedules.<name>], got {sections!r}")
+        raise ConfigError(f"{where}: 'schedules' must hold tables [schedules.<name>], got {_show(sections)}")
     for name, section in sections.items():
-        at = f"{where}: [schedules.{name}]"
+        line = _line_of(text, ("schedules", name))
+        at = f"{where}{f' line {line}' if line else ''}: [schedules.{name}]"
         if name not in SCHEDULES:
             close = difflib.get_close_matches(name, SCHEDULES, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else f" (schedules: {', '.join(SCHEDULES)})"
             raise ConfigError(f"{at}: unknown schedule {name!r}{hint}")
         if not isinstance(section, dict):
-            raise ConfigError(f"{at}: expected a table, got {section!r}")
+            raise ConfigError(f"{at}: expected a table, got {_show(section)}")
         for table, values in section.items():
             if table not in SECTION_TABLES:
                 raise ConfigError(f"{at}: a schedule section may set {', '.join(SECTION_TABLES)}, not {table!r}")
             if not isinstance(values, dict):
-                raise ConfigError(f"{at}.{table}: expected a table, got {values!r}")
+                raise ConfigError(f"{at}.{table}: expected a table, got {_show(values)}")
         if "name" in section.get("schedule", {}):
             raise ConfigError(f"{at}: schedule.name is the section's own name; remove it")
-        _build(RunConfig, section, at)
     return sections
 
 
@@ -258,10 +694,41 @@ def to_dict(config: RunConfig) -> dict:
 
 
 def from_dict(tree: dict, where: str = "a configuration dict") -> RunConfig:
-    """The inverse of `to_dict`, every key checked as in a file (e.g. the config in results.json)."""
-    return _build(RunConfig, tree, where)
+    """The inverse of `to_dict`, every key and value checked as in a file (e.g. the config in results.json)."""
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{where}: expected a table of config keys, got {_show(tree)}")
+    sources = _Sources(where)
+    sources.merge(tree, _Layer(where))
+    config = _build(RunConfig, tree, sources)
+    _check(config, sources)
+    return config
 
 
+_ABSENT = object()
+
+
+def diff_configs(saved: dict, current: dict) -> list[str]:
+    """The keys whose values differ between two `to_dict` trees, one line each, dotted, in order
+    (`saved`'s keys, then those only `current` has), e.g. "train.lr: 0.0005 (saved) -> 0.05 (now)"."""
+    def shown(value: Any) -> str:
+        return "absent" if value is _ABSENT else "unset" if value is None else _show(value)
+
+    def diff(old: dict, new: dict, prefix: str) -> list[str]:
+        lines = []
+        for key in [*old, *(key for key in new if key not in old)]:
+            a, b = old.get(key, _ABSENT), new.get(key, _ABSENT)
+            if isinstance(a, dict) and isinstance(b, dict):
+                lines += diff(a, b, f"{prefix}{key}.")
+            elif a is _ABSENT or b is _ABSENT or a != b:
+                lines.append(f"{prefix}{key}: {shown(a)} (saved) -> {shown(b)} (now)")
+        return lines
+
+    return diff(saved, current, "")
+
+
+# ================================================================================================
+# Writing
+# ================================================================================================
 def to_toml(value: dict, prefix: str = "") -> str:
     """Write a config dict back as TOML, every key included: None is written as "" (which
     `load_config` reads back as None), so the text is the complete resolved configuration."""
@@ -270,10 +737,10 @@ def to_toml(value: dict, prefix: str = "") -> str:
         if isinstance(v, dict):
             tables.append((key, v))
         else:
-            scalars.append(f"{key} = {_toml_value(v)}")
+            scalars.append(f"{_toml_key(key)} = {_toml_value(v)}")
     out = "\n".join(scalars)
     for key, v in tables:
-        name = f"{prefix}{key}"
+        name = f"{prefix}{_toml_key(key)}"
         out += f"\n\n[{name}]\n" + to_toml(v, prefix=f"{name}.").strip()
     return out.strip() + "\n"
 
@@ -286,7 +753,31 @@ def _toml_value(v: Any) -> str:
     if isinstance(v, (int, float)):
         return repr(v)
     if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return _toml_string(v)
     if isinstance(v, list):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + "}"
     raise TypeError(f"cannot write {v!r} as TOML")
+
+
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _toml_string(text: str) -> str:
+    """A TOML basic string: quotes, backslashes and control characters escaped."""
+    return '"' + "".join(_ESCAPES.get(c) or (f"\\u{ord(c):04x}" if c < " " or c == "\x7f" else c) for c in text) + '"'
+
+
+def _toml_key(key: Any) -> str:
+    key = str(key)
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else _toml_string(key)
+
+
+def _show(value: Any, limit: int = 200) -> str:
+    """A value as the TOML one would write (for messages; long values cut)."""
+    try:
+        text = _toml_value(value)
+    except TypeError:  # e.g. a TOML date, which no key takes
+        text = str(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."

@@ -38,6 +38,12 @@ TINY_RUN = [
 ]
 
 
+@pytest.fixture(scope="session")
+def tiny_run() -> tuple[str, ...]:
+    """TINY_RUN for session- and module-scoped fixtures (read-only)."""
+    return tuple(TINY_RUN)
+
+
 @pytest.fixture
 def tiny_overrides() -> list[str]:
     """The TINY_RUN overrides, as `--set` values for the command line."""

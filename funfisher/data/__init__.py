@@ -11,7 +11,7 @@ Modules: `examples` (dataclasses, NLI label order), `readers` (one function per 
 `score_cli` (the `eval.py score` command), `errors`.
 """
 from .batching import collate, feature_length, length_bucketed_batches, pad_id_of
-from .errors import DataFormatError, DataNotFoundError, FetchError
+from .errors import DataFormatError, DataNotFoundError, FetchError, UnknownDatasetError
 from .examples import NLI_LABELS, ChoiceExample, ExampleList, PairExample, QAExample
 from .features import (
     ChoiceFeature,
@@ -39,7 +39,7 @@ from .registry import DATA_ENV, DATASETS, DatasetSpec, fetch, load_dataset, reso
 __all__ = [
     "DATA_ENV", "DATASETS", "DatasetSpec", "fetch", "load_dataset", "resolve_data_dir",
     "NLI_LABELS", "PairExample", "ChoiceExample", "QAExample", "ExampleList",
-    "DataFormatError", "DataNotFoundError", "FetchError",
+    "DataFormatError", "DataNotFoundError", "FetchError", "UnknownDatasetError",
     "read_squad_json", "read_xnli_tsv", "read_xnli_test_labels", "read_xnli_original_tsv",
     "read_mnli_jsonl", "read_copa_jsonl", "read_copa_xml", "with_english_questions",
     "ClassificationFeature", "ChoiceFeature", "QAFeature",

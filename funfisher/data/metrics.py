@@ -32,6 +32,12 @@ from collections import Counter
 from functools import lru_cache
 from typing import Callable, Mapping, Sequence
 
+from ..errors import UserError
+
+
+class ScoringError(UserError, ValueError):
+    """Predictions and gold answers that cannot be scored together (counts, normalization, language)."""
+
 # --------------------------------------------------------------------------------------------------
 # classification
 # --------------------------------------------------------------------------------------------------
@@ -40,9 +46,9 @@ from typing import Callable, Mapping, Sequence
 def accuracy(predictions: Sequence[int | None], labels: Sequence[int]) -> float:
     """Percentage (0–100) of predictions equal to the label. A None prediction (missing) is wrong."""
     if len(predictions) != len(labels):
-        raise ValueError(f"{len(predictions)} predictions for {len(labels)} labels")
+        raise ScoringError(f"{len(predictions)} predictions for {len(labels)} labels")
     if not labels:
-        raise ValueError("accuracy of an empty set is undefined")
+        raise ScoringError("accuracy of an empty set is undefined")
     correct = sum(int(p is not None and int(p) == int(y)) for p, y in zip(predictions, labels))
     return 100.0 * correct / len(labels)
 
@@ -107,7 +113,7 @@ def mixed_segmentation(text: str) -> list[str]:
 def normalize_mlqa(text: str, lang: str) -> str:
     """MLQA `normalize_answer(s, lang)`: lower, remove punctuation, remove articles, re-tokenise."""
     if lang not in MLQA_ARTICLES:
-        raise ValueError(f"MLQA normalisation is defined for {list(MLQA_LANGUAGES)}, not {lang!r}")
+        raise ScoringError(f"MLQA normalisation is defined for {list(MLQA_LANGUAGES)}, not {lang!r}")
     punctuation = mlqa_punctuation()
     text = text.lower()
     text = "".join(ch for ch in text if ch not in punctuation)
@@ -156,15 +162,15 @@ def get_normalizer(normalization: str = "squad", lang: str | None = None) -> tup
         return normalize_squad, "squad"
     if normalization == "mixed-zh":
         if lang not in (None, "zh"):
-            raise ValueError(f"the mixed-zh normalization is for Chinese answers, not {lang!r}")
+            raise ScoringError(f"the mixed-zh normalization is for Chinese answers, not {lang!r}")
         return normalize_mixed_zh, "mixed-zh"
     if normalization == "mlqa":
         if lang is None:
-            raise ValueError("MLQA normalisation needs the answer language (lang=...)")
+            raise ScoringError("MLQA normalisation needs the answer language (lang=...)")
         if lang not in MLQA_ARTICLES:
-            raise ValueError(f"MLQA normalisation is defined for {list(MLQA_LANGUAGES)}, not {lang!r}")
+            raise ScoringError(f"MLQA normalisation is defined for {list(MLQA_LANGUAGES)}, not {lang!r}")
         return (lambda text: normalize_mlqa(text, lang)), f"mlqa-{lang}"
-    raise ValueError(f"unknown normalization {normalization!r}; expected {list(NORMALIZATIONS)}")
+    raise ScoringError(f"unknown normalization {normalization!r}; expected {list(NORMALIZATIONS)}")
 
 
 def exact_match(prediction: str, gold: str, normalize: Normalizer = normalize_squad) -> float:
@@ -197,12 +203,12 @@ def qa_scores(
     """
     normalize, name = get_normalizer(normalization, lang)
     if not gold:
-        raise ValueError("no gold questions to score")
+        raise ScoringError("no gold questions to score")
     em_sum = f1_sum = 0.0
     missing = 0
     for qid, answers in gold.items():
         if not answers:
-            raise ValueError(f"question {qid!r} has no gold answers (SQuAD v1.1 scoring needs at least one)")
+            raise ScoringError(f"question {qid!r} has no gold answers (SQuAD v1.1 scoring needs at least one)")
         if qid not in predictions:
             missing += 1
             continue

@@ -2,7 +2,10 @@
 
 Each reader takes a path and returns an `ExampleList` (a list with `.notes`). It validates as it goes
 and raises `DataFormatError` naming the file, the line/row/record and what was expected, because a
-silently mis-parsed evaluation set produces plausible but wrong numbers.
+silently mis-parsed evaluation set produces plausible but wrong numbers; a file that is missing, a
+folder or unreadable is a `DataNotFoundError` naming the path. Nothing else escapes a reader: every
+exception of the parsers underneath (csv, json, expat, UTF-8 decoding) is turned into one of those two
+(`tests/data/test_fuzz_readers.py` checks this on random and mutated files).
 
 Formats:
 
@@ -25,27 +28,62 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from .errors import DataFormatError
+from .errors import DataFormatError, DataNotFoundError
 from .examples import COPA_QUESTIONS, NLI_LABEL_IDS, ChoiceExample, ExampleList, PairExample, QAExample
 
-# Some XNLI / MNLI sentences are long; the csv module's default field limit (128 KiB) is enough for
-# the real files but a corrupted file with a stray quote would otherwise produce a confusing error.
+# Some XNLI / MNLI sentences are long; lift the csv module's 128 KiB field limit so that only real
+# format problems are reported.
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 
 # --------------------------------------------------------------------------------------------------
 # small shared helpers
 # --------------------------------------------------------------------------------------------------
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes; every reason it cannot be opened becomes a `DataNotFoundError` naming the path."""
+    try:
+        return path.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        reason = "no such file"
+    except IsADirectoryError:
+        reason = "is a directory, not a file"
+    except PermissionError:
+        reason = "cannot read it (permission denied)"
+    except (OSError, ValueError) as err:  # an I/O error, a name with a NUL byte, ...
+        reason = f"cannot read it ({err})"
+    raise DataNotFoundError(f"{path}: {reason}", path=path)
+
+
 def _read_text(path: Path) -> str:
     """Read a UTF-8 file; an empty (or whitespace-only) file is an error, not an empty dataset."""
     path = Path(path)
+    data = _read_bytes(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise DataFormatError(path, f"byte {err.start}", "file is not valid UTF-8") from err
+        line = data.count(b"\n", 0, err.start) + 1
+        raise DataFormatError(path, f"line {line} (byte {err.start})", "file is not valid UTF-8") from None
     if not text.strip():
         raise DataFormatError(path, "", "file is empty")
     return text
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    """`text`, shortened to `limit` characters: an error message stays one short line."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    """repr(value), shortened (the bad value may be a whole list of paragraphs)."""
+    return _clip(repr(value), limit)
+
+
+def _is_integer(text: str) -> bool:
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _field(record: Mapping[str, Any], key: str, kind: type | tuple[type, ...], path: Path, where: str) -> Any:
@@ -53,12 +91,13 @@ def _field(record: Mapping[str, Any], key: str, kind: type | tuple[type, ...], p
     if not isinstance(record, dict):
         raise DataFormatError(path, where, f"expected a JSON object, found {type(record).__name__}")
     if key not in record:
-        raise DataFormatError(path, where, f"missing field {key!r} (fields present: {sorted(record)})")
+        raise DataFormatError(path, where, f"missing field {key!r} (fields present: {_show(sorted(record))})")
     value = record[key]
+    kinds = kind if isinstance(kind, tuple) else (kind,)
     # bool is an int subclass in Python; a label of `true` is still a format error.
-    if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
-        expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        raise DataFormatError(path, where, f"field {key!r} should be {expected}, found {value!r}")
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        expected = " or ".join(k.__name__ for k in kinds)
+        raise DataFormatError(path, where, f"field {key!r} should be {expected}, found {_show(value)}")
     return value
 
 
@@ -67,37 +106,90 @@ def _nli_label(value: str, path: Path, where: str) -> int:
         return NLI_LABEL_IDS[value.strip()]
     except KeyError:
         raise DataFormatError(
-            path, where, f"unknown label {value!r}; expected one of entailment, neutral, contradiction"
+            path, where, f"unknown label {_show(value)}; expected one of entailment, neutral, contradiction"
         ) from None
 
 
+def _parse_json(text: str, path: Path, line_no: int | None = None) -> Any:
+    """`json.loads`, with every way it can fail as a `DataFormatError` (`line_no`: a JSON-lines line).
+
+    Besides syntax errors (JSONDecodeError, with line and column) the json module raises a
+    RecursionError for deeply nested arrays and a plain ValueError for integers longer than Python
+    converts (4300 digits); both come from broken files too.
+    """
+    where = f"line {line_no}" if line_no is not None else ""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        if line_no is None:
+            where, problem = f"line {err.lineno} column {err.colno}", err.msg
+        else:
+            problem = f"{err.msg} at column {err.colno}"
+    except RecursionError:
+        problem = "nested too deeply"
+    except ValueError as err:
+        problem = str(err)
+    raise DataFormatError(path, where, f"invalid JSON ({problem})")
+
+
 def _jsonl_records(path: Path) -> Iterator[tuple[int, dict]]:
-    """Yield (line number, object) for each non-blank line of a JSON-lines file."""
+    """Yield (line number, object) for each non-blank line of a JSON-lines file.
+
+    Lines end at LF only (`str.splitlines` would also cut at U+2028 or U+0085, which JSON strings may
+    contain raw), so line numbers are those of an editor or `grep -n`.
+    """
     text = _read_text(path)
-    for line_no, line in enumerate(text.splitlines(), start=1):
+    for line_no, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise DataFormatError(path, f"line {line_no}", f"invalid JSON ({err.msg} at column {err.colno})") from err
+        record = _parse_json(line, path, line_no)
         if not isinstance(record, dict):
             raise DataFormatError(path, f"line {line_no}", f"expected a JSON object, found {type(record).__name__}")
         yield line_no, record
 
 
 def _tsv_rows(path: Path, *, quoting: int = csv.QUOTE_MINIMAL) -> Iterator[tuple[int, list[str]]]:
-    """Yield (line number, fields) for each row of a tab-separated file (CRLF or LF, csv quoting)."""
-    _read_text(path)  # clear errors for empty / non-UTF-8 files
-    with open(path, encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle, delimiter="\t", quoting=quoting)
-        try:
-            for row in reader:
-                if row == [] or row == [""]:
-                    continue  # a trailing blank line
-                yield reader.line_num, row
-        except csv.Error as err:
-            raise DataFormatError(path, f"line {reader.line_num}", f"malformed TSV ({err})") from err
+    """Yield (line number, fields) for each non-blank line of a tab-separated file (LF or CRLF, csv quoting).
+
+    Each row must be one line (no field of these formats contains a line break), and the csv module is
+    given one line at a time. Why: from a stray `"` at the start of a field the csv module would read on
+    across lines to the next quote, joining many rows into one field, silently or with an error far
+    below the line at fault. Here a row that needs more than one line is an error on the line it starts.
+    `strict` also rejects text after a closing quote (`"a"b`), which csv would glue to the field.
+    """
+    lines = (line.removesuffix("\r") for line in _read_text(path).split("\n"))
+    reader = csv.reader(lines, delimiter="\t", quoting=quoting, strict=True)
+    last = 0  # the line the previous row ended on
+    try:
+        for row in reader:
+            start, last = last + 1, reader.line_num
+            if last > start:
+                message = f"a quoted field starts on this line and ends on line {last}; {_STRAY_QUOTE}"
+                raise DataFormatError(path, f"line {start}", message)
+            if row:  # not a blank line
+                yield start, row
+    except csv.Error as err:
+        raise DataFormatError(path, f"line {last + 1}", _csv_problem(err)) from None
+
+
+_STRAY_QUOTE = "fields never span lines in this format: a stray '\"'? (csv.writer quotes a field with '\"', doubling it)"
+
+
+def _csv_problem(err: csv.Error) -> str:
+    """Say what a csv.Error means here (its own wording suggests opening the file differently)."""
+    message = str(err)
+    if "end of data" in message:
+        return f"a quoted field starts on this line and is never closed; {_STRAY_QUOTE}"
+    if "new-line" in message:
+        return "malformed TSV (a carriage return inside a row; lines must end with LF or CRLF)"
+    return f"malformed TSV ({message})"
+
+
+def _header(rows: Iterator[tuple[int, list[str]]], path: Path) -> tuple[int, list[str]]:
+    """The first row of a file with a header line (and its line number)."""
+    for line_no, row in rows:
+        return line_no, row
+    raise DataFormatError(path, "", "no header line")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -106,19 +198,16 @@ def _tsv_rows(path: Path, *, quoting: int = csv.QUOTE_MINIMAL) -> Iterator[tuple
 def load_json(path: str | Path) -> Any:
     """Parse a JSON file, reporting syntax errors with line and column."""
     path = Path(path)
-    text = _read_text(path)
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as err:
-        raise DataFormatError(path, f"line {err.lineno} column {err.colno}", f"invalid JSON ({err.msg})") from err
+    return _parse_json(_read_text(path), path)
 
 
 def read_squad_json(path: str | Path) -> ExampleList:
     """Read a SQuAD v1.1-format file: {"data": [{"title", "paragraphs": [{"context", "qas": [...]}]}]}.
 
-    Each question becomes one `QAExample` with all its gold answers. `answer_start` is not checked
-    against the context here (the reconstructed SQuAD dev has a few wrong offsets; the official
-    evaluation only uses answer texts) — `features.encode_qa` relocates such answers and logs them.
+    Each question becomes one `QAExample` with all its gold answers. `answer_start` must be a position
+    in the context: a negative one would silently become a no-answer training target. Whether the
+    answer text is found there is not checked (the reconstructed SQuAD dev has a few wrong offsets; the
+    official evaluation only uses answer texts) — `features.encode_qa` relocates such answers and logs them.
     """
     path = Path(path)
     root = load_json(path)
@@ -138,9 +227,12 @@ def read_squad_json(path: str | Path) -> ExampleList:
                 question = _field(qa, "question", str, path, where)
                 answers = []
                 for n, answer in enumerate(_field(qa, "answers", list, path, where)):
-                    answer_where = f"{where}.answers[{n}] (id={qid})"
+                    answer_where = f"{where}.answers[{n}] (id={_clip(qid, 40)})"
                     text = _field(answer, "text", str, path, answer_where)
                     start = _field(answer, "answer_start", int, path, answer_where)
+                    if not 0 <= start < len(context):
+                        message = f"answer_start {_show(start)} is outside the context ({len(context)} characters)"
+                        raise DataFormatError(path, answer_where, message)
                     answers.append((text, start))
                 examples.append(QAExample(qid, question, context, tuple(answers), title))
     if not examples:
@@ -155,27 +247,32 @@ def read_xnli_test_labels(path: str | Path) -> list[int]:
     """Read `xnli/test-labels.derived.tsv` (header `genre<TAB>label`): the gold label of test row i."""
     path = Path(path)
     rows = _tsv_rows(path)
-    _, header = next(rows)
+    header_line, header = _header(rows, path)
     if "label" not in header:
-        raise DataFormatError(path, "line 1", f"expected a header with a 'label' column, found {header}")
+        message = f"expected a header with a 'label' column, found {_show(header)}"
+        raise DataFormatError(path, f"line {header_line}", message)
     column = header.index("label")
     labels = []
     for line_no, row in rows:
         if len(row) != len(header):
-            raise DataFormatError(path, f"line {line_no}", f"expected {len(header)} columns {header}, found {len(row)}")
+            raise DataFormatError(path, f"line {line_no}", f"expected {len(header)} columns {_show(header)}, found {len(row)}")
         labels.append(_nli_label(row[column], path, f"line {line_no}"))
     return labels
 
 
-def read_xnli_tsv(path: str | Path, labels: Sequence[int] | None = None) -> ExampleList:
+def read_xnli_tsv(
+    path: str | Path, labels: Sequence[int] | None = None, *, labels_path: str | Path | None = None
+) -> ExampleList:
     """Read an XTREME per-language XNLI file (no header, written by Python's csv module).
 
     dev rows are `sentence1, sentence2, label`; test rows are `sentence1, sentence2` (XTREME strips the
     test labels) and take their labels from `labels` (row i -> labels[i]), e.g. from
     `read_xnli_test_labels`. Without labels, 2-column rows give unlabelled examples (label None).
     Example ids are row indices ("0", "1", ...): row i is the same pair in every language.
+    `labels_path` (where `labels` were read from) is named in the errors about rows and labels.
     """
     path = Path(path)
+    of_labels = f" (from {labels_path})" if labels_path else ""
     examples = ExampleList()
     width = None
     for line_no, row in _tsv_rows(path):
@@ -183,24 +280,24 @@ def read_xnli_tsv(path: str | Path, labels: Sequence[int] | None = None) -> Exam
         if width is None:
             width = len(row)
             if width not in (2, 3):
-                raise DataFormatError(
-                    path, where, f"expected 3 columns (sentence1, sentence2, label) or 2 (sentence1, sentence2), found {width}"
-                )
+                expected = "3 columns (sentence1, sentence2, label) or 2 (sentence1, sentence2)"
+                raise DataFormatError(path, where, f"expected {expected}, found {width}")
             if width == 3 and labels is not None:
-                raise DataFormatError(path, where, "this file has its own label column; do not pass separate labels")
+                message = f"found 3 columns, but the labels of this file are given separately{of_labels}"
+                raise DataFormatError(path, where, message)
         elif len(row) != width:
             raise DataFormatError(path, where, f"expected {width} columns like the first row, found {len(row)}")
         if width == 3:
             label: int | None = _nli_label(row[2], path, where)
         elif labels is not None:
             if len(examples) >= len(labels):
-                raise DataFormatError(path, where, f"more rows than labels ({len(labels)})")
+                raise DataFormatError(path, where, f"more rows than the {len(labels)} labels{of_labels}")
             label = labels[len(examples)]
         else:
             label = None
         examples.append(PairExample(str(len(examples)), row[0], row[1], label))
     if labels is not None and len(labels) != len(examples):
-        raise DataFormatError(path, "end of file", f"{len(examples)} rows but {len(labels)} labels")
+        raise DataFormatError(path, "end of file", f"{len(examples)} rows but {len(labels)} labels{of_labels}")
     return examples
 
 
@@ -216,23 +313,26 @@ def read_xnli_original_tsv(path: str | Path, lang: str) -> ExampleList:
     """
     path = Path(path)
     rows = _tsv_rows(path, quoting=csv.QUOTE_NONE)
-    _, header = next(rows)
+    header_line, header = _header(rows, path)
     missing = [name for name in XNLI_ORIGINAL_COLUMNS if name not in header]
     if missing:
-        raise DataFormatError(path, "line 1", f"header lacks columns {missing}; expected at least {list(XNLI_ORIGINAL_COLUMNS)}")
+        message = f"header lacks columns {missing}; expected at least {list(XNLI_ORIGINAL_COLUMNS)}"
+        raise DataFormatError(path, f"line {header_line}", message)
     col = {name: header.index(name) for name in XNLI_ORIGINAL_COLUMNS}
     examples = ExampleList()
     languages = set()
     for line_no, row in rows:
         if len(row) != len(header):
-            raise DataFormatError(path, f"line {line_no}", f"expected {len(header)} columns as in the header, found {len(row)}")
+            message = f"expected {len(header)} columns as in the header, found {len(row)}"
+            raise DataFormatError(path, f"line {line_no}", message)
         languages.add(row[col["language"]])
         if row[col["language"]] != lang:
             continue
         label = _nli_label(row[col["gold_label"]], path, f"line {line_no}")
         examples.append(PairExample(row[col["pairID"]], row[col["sentence1"]], row[col["sentence2"]], label))
     if not examples:
-        raise DataFormatError(path, "", f"no rows for language {lang!r}; languages present: {sorted(languages)}")
+        present = _show(sorted(languages), 200)
+        raise DataFormatError(path, "", f"no rows for language {lang!r}; languages present: {present}")
     return examples
 
 
@@ -272,7 +372,7 @@ def read_mnli_jsonl(path: str | Path) -> ExampleList:
 # --------------------------------------------------------------------------------------------------
 def _question(value: str, path: Path, where: str) -> str:
     if value not in COPA_QUESTIONS:
-        raise DataFormatError(path, where, f"question should be 'cause' or 'effect', found {value!r}")
+        raise DataFormatError(path, where, f"question should be 'cause' or 'effect', found {_show(value)}")
     return value
 
 
@@ -288,7 +388,7 @@ def read_copa_jsonl(path: str | Path) -> ExampleList:
         where = f"line {line_no}"
         label = _field(record, "label", int, path, where)
         if label not in (0, 1):
-            raise DataFormatError(path, where, f"label should be 0 or 1, found {label!r}")
+            raise DataFormatError(path, where, f"label should be 0 or 1, found {_show(label)}")
         examples.append(
             ChoiceExample(
                 id=str(_field(record, "idx", int, path, where)),
@@ -310,20 +410,25 @@ def read_copa_xml(path: str | Path) -> ExampleList:
     path = Path(path)
     text = _read_text(path)
     try:
-        root = ET.fromstring(text.encode("utf-8"))
+        # Parsing the decoded text (not bytes) makes expat ignore the encoding="..." declaration: the
+        # file is UTF-8 (checked above) whatever it declares, and an unknown name cannot raise LookupError.
+        root = ET.fromstring(text)
     except ET.ParseError as err:
         line, column = err.position
-        raise DataFormatError(path, f"line {line} column {column}", f"invalid XML ({err})") from err
+        raise DataFormatError(path, f"line {line} column {column}", f"invalid XML ({err})") from None
     examples = ExampleList()
     for n, item in enumerate(root.iter("item"), start=1):
         item_id = item.get("id")
-        where = f"item {n} (id={item_id})"
+        where = f"item {n} (id={_clip(str(item_id), 20)})"
         for attribute in ("id", "asks-for", "most-plausible-alternative"):
             if item.get(attribute) is None:
                 raise DataFormatError(path, where, f"missing attribute {attribute!r}")
+        if not _is_integer(item_id):
+            raise DataFormatError(path, where, f"id should be an integer, found {_show(item_id)}")
         alternative = item.get("most-plausible-alternative")
         if alternative not in ("1", "2"):
-            raise DataFormatError(path, where, f"most-plausible-alternative should be 1 or 2, found {alternative!r}")
+            message = f"most-plausible-alternative should be 1 or 2, found {_show(alternative)}"
+            raise DataFormatError(path, where, message)
         parts = {}
         for tag in ("p", "a1", "a2"):
             element = item.find(tag)
@@ -345,25 +450,38 @@ def read_copa_xml(path: str | Path) -> ExampleList:
 
 
 def with_english_questions(
-    examples: Sequence[ChoiceExample], english: Mapping[int, str], *, source: str = "English COPA"
+    examples: Sequence[ChoiceExample],
+    english: Mapping[int, str],
+    *,
+    path: str | Path,
+    english_path: str | Path,
+    source: str | None = None,
 ) -> ExampleList:
     """Replace each XCOPA example's question type by English COPA's, matched on `idx` (= example id).
 
     Why: XCOPA items are translations of COPA items, so the cause/effect type cannot differ; but the
     upstream `question` field is wrong in th, tr, sw, id and it. The prompt "What was the cause/effect?"
     must not inherit those errors. The number of corrected items is recorded in `.notes`.
+
+    `path` is the XCOPA file the examples come from and `english_path` the English COPA file `english`
+    was read from: an idx that English COPA lacks (the wrong split, a truncated file) is an error
+    naming both. `source` names the English file in the note (default: `english_path`).
     """
+    path, english_path = Path(path), Path(english_path)
     fixed = ExampleList()
     changed = 0
-    for example in examples:
-        idx = int(example.id)
+    for n, example in enumerate(examples, start=1):
+        where = f"item {n} (idx={_clip(example.id, 20)})"
+        idx = int(example.id) if _is_integer(example.id) else None
         if idx not in english:
-            raise KeyError(f"{source} has no item for idx {idx}")
+            message = f"English COPA {english_path} has no item for this idx to take the question type from"
+            raise DataFormatError(path, where, message)
         question = english[idx]
         changed += question != example.question
         fixed.append(ChoiceExample(example.id, example.premise, question, example.choices, example.label))
     fixed.notes.extend(getattr(examples, "notes", []))
     fixed.notes.append(
-        f"question type (cause/effect) taken from {source} by idx; the upstream field disagreed in {changed} of {len(fixed)} items"
+        f"question type (cause/effect) taken from {source or english_path} by idx; "
+        f"the upstream field disagreed in {changed} of {len(fixed)} items"
     )
     return fixed

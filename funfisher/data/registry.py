@@ -21,12 +21,13 @@ that mirrors this layout (see `fetch` for why a mirror and how to choose it).
 """
 from __future__ import annotations
 
+import difflib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .errors import DataNotFoundError, FetchError
+from .errors import DataNotFoundError, FetchError, UnknownDatasetError
 from .examples import ExampleList
 from .readers import (
     read_copa_jsonl,
@@ -88,27 +89,67 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
                 f"no data folder given: pass data_dir=... (or --data-dir) or set the environment variable "
                 f"{DATA_ENV} to the folder holding xnli/, xquad/, mlqa/, xcopa/, copa/, squad/, mnli/"
             )
-    path = Path(data_dir).expanduser()
-    if not path.is_dir():
-        raise DataNotFoundError(f"data folder {path} does not exist (from {origin})")
-    return path
+    path = _expand(data_dir)
+    try:
+        if path.is_dir():
+            return path
+        problem = "is not a folder" if path.exists() else "does not exist"
+    except OSError as err:  # a folder on the way that may not be searched
+        problem = f"cannot be read ({err})"
+    raise DataNotFoundError(f"data folder {path} {problem} (from {origin})", path=path)
+
+
+def _expand(folder: str | os.PathLike) -> Path:
+    """`Path(folder).expanduser()`, which raises RuntimeError for "~someone" when there is no such user."""
+    try:
+        return Path(folder).expanduser()
+    except RuntimeError as err:
+        raise DataNotFoundError(f"data folder {folder}: {err}", path=folder) from None
+
+
+def _is_file(path: Path) -> bool:
+    """`path.is_file()`, but False instead of an OSError (a folder on the way that may not be searched):
+    for probing optional layouts; `_require` then reports the problem."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
 
 
 def _require(data_dir: Path, relpath: str, dataset: str) -> Path:
     path = data_dir / relpath
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except OSError as err:  # e.g. permission denied on a folder on the way
+        raise DataNotFoundError(f"{dataset}: cannot look for {relpath} in data folder {data_dir} ({err})", path=path) from None
+    if not found:
         raise DataNotFoundError(
             f"{dataset}: file {relpath} not found in data folder {data_dir}; "
-            f"download it (funfisher.data.fetch({dataset!r}, ...)) or see the dataset's source: {DATASETS[dataset].source}"
+            f"download it (funfisher.data.fetch({dataset!r}, ...)) or see the dataset's source: {DATASETS[dataset].source}",
+            path=path,
         )
     return path
 
 
+def _unknown(what: str, value: object, available: Iterable[str]) -> UnknownDatasetError:
+    """The error for a name the registry does not know: the bad value, the known ones, the closest one."""
+    available = list(available)
+    close = difflib.get_close_matches(str(value), available, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return UnknownDatasetError(f"{what} {value!r}; available: {available}{hint}")
+
+
+def _spec(name: str) -> DatasetSpec:
+    if not isinstance(name, str) or name not in DATASETS:
+        raise _unknown("unknown dataset", name, sorted(DATASETS))
+    return DATASETS[name]
+
+
 def _check(spec: DatasetSpec, split: str, lang: str) -> None:
     if split not in spec.splits:
-        raise ValueError(f"dataset {spec.name!r} has no split {split!r}; available: {list(spec.splits)}")
+        raise _unknown(f"dataset {spec.name!r} has no split", split, spec.splits)
     if lang not in spec.languages:
-        raise ValueError(f"dataset {spec.name!r} has no language {lang!r}; available: {list(spec.languages)}")
+        raise _unknown(f"dataset {spec.name!r} has no language", lang, spec.languages)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -123,13 +164,13 @@ def _load_xnli(data_dir: Path, split: str, lang: str) -> ExampleList:
     """XTREME per-language files if present, else the original all-language XNLI-1.0 file."""
     per_language = data_dir / f"xnli/{split}-{lang}.tsv"
     original = data_dir / f"XNLI-1.0/xnli.{split}.tsv"
-    if not per_language.is_file() and original.is_file():
+    if not _is_file(per_language) and _is_file(original):
         return read_xnli_original_tsv(original, lang)
     path = _require(data_dir, f"xnli/{split}-{lang}.tsv", "xnli")
     if split == "dev":
         return read_xnli_tsv(path)
     labels_path = _require(data_dir, "xnli/test-labels.derived.tsv", "xnli")
-    examples = read_xnli_tsv(path, labels=read_xnli_test_labels(labels_path))
+    examples = read_xnli_tsv(path, labels=read_xnli_test_labels(labels_path), labels_path=labels_path)
     examples.notes.append(
         "XNLI test labels from xnli/test-labels.derived.tsv (derived from myXNLI; XTREME strips test labels)"
     )
@@ -146,7 +187,7 @@ def _mnli_files(split: str, lang: str) -> list[str]:
 def _load_mnli(data_dir: Path, split: str, lang: str) -> ExampleList:
     # The official zip unpacks into multinli_1.0/; accept that folder name too.
     unpacked = data_dir / f"multinli_1.0/multinli_1.0_{split}.jsonl"
-    if unpacked.is_file():
+    if _is_file(unpacked):
         return read_mnli_jsonl(unpacked)
     return read_mnli_jsonl(_require(data_dir, _mnli_files(split, lang)[0], "mnli"))
 
@@ -158,7 +199,7 @@ def _squad_files(split: str, lang: str) -> list[str]:
 def _load_squad(data_dir: Path, split: str, lang: str) -> ExampleList:
     """The official file if present; for dev, else the reconstructed copy (with a note saying so)."""
     reconstructed = data_dir / "squad/dev-v1.1.reconstructed.json"
-    if split == "dev" and not (data_dir / "squad/dev-v1.1.json").is_file() and reconstructed.is_file():
+    if split == "dev" and not _is_file(data_dir / "squad/dev-v1.1.json") and _is_file(reconstructed):
         examples = read_squad_json(reconstructed)
         examples.notes.append(
             "SQuAD dev read from squad/dev-v1.1.reconstructed.json: texts and ids exact, some answer_start "
@@ -184,9 +225,13 @@ def _load_mlqa(data_dir: Path, split: str, lang: str) -> ExampleList:
     return read_squad_json(_require(data_dir, _mlqa_files(split, lang)[0], "mlqa"))
 
 
+def _english_copa_file(split: str) -> str:
+    """The English COPA file with the items of an XCOPA split (SuperGLUE's test file has no labels)."""
+    return "copa/val.jsonl" if split == "val" else COPA_TEST_XML
+
+
 def _xcopa_files(split: str, lang: str) -> list[str]:
-    english = "copa/val.jsonl" if split == "val" else COPA_TEST_XML
-    return [f"xcopa/data/{lang}/{split}.{lang}.jsonl", english]
+    return [f"xcopa/data/{lang}/{split}.{lang}.jsonl", _english_copa_file(split)]
 
 
 def english_copa_questions(data_dir: Path, split: str) -> dict[int, str]:
@@ -195,15 +240,19 @@ def english_copa_questions(data_dir: Path, split: str) -> dict[int, str]:
     XCOPA val idx i = SuperGLUE COPA val idx i (`copa/val.jsonl`); XCOPA test idx i = official COPA
     item 500 + i + 1 (`copa-test.xml`), since SuperGLUE's test file has no labels to check against.
     """
+    path = _require(data_dir, _english_copa_file(split), "copa")
     if split == "val":
-        return {int(e.id): e.question for e in read_copa_jsonl(_require(data_dir, "copa/val.jsonl", "copa"))}
-    return {int(e.id) - 501: e.question for e in read_copa_xml(_require(data_dir, COPA_TEST_XML, "copa"))}
+        return {int(e.id): e.question for e in read_copa_jsonl(path)}
+    return {int(e.id) - 501: e.question for e in read_copa_xml(path)}
 
 
 def _load_xcopa(data_dir: Path, split: str, lang: str) -> ExampleList:
     path = _require(data_dir, f"xcopa/data/{lang}/{split}.{lang}.jsonl", "xcopa")
+    examples = read_copa_jsonl(path)
+    english = english_copa_questions(data_dir, split)
     source = "copa/val.jsonl" if split == "val" else "copa-test.xml (item 501+idx)"
-    return with_english_questions(read_copa_jsonl(path), english_copa_questions(data_dir, split), source=source)
+    english_path = data_dir / _english_copa_file(split)
+    return with_english_questions(examples, english, path=path, english_path=english_path, source=source)
 
 
 def _copa_files(split: str, lang: str) -> list[str]:
@@ -261,10 +310,12 @@ DATASETS: dict[str, DatasetSpec] = {
 
 
 def load_dataset(name: str, split: str, lang: str = "en", data_dir: str | os.PathLike | None = None) -> ExampleList:
-    """Read one split of one language of a registered dataset from the data folder."""
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; known: {sorted(DATASETS)}")
-    spec = DATASETS[name]
+    """Read one split of one language of a registered dataset from the data folder.
+
+    Raises `UnknownDatasetError` for a name, split or language the registry does not know,
+    `DataNotFoundError` for a missing data folder or file, `DataFormatError` for a broken file.
+    """
+    spec = _spec(name)
     _check(spec, split, lang)
     return spec.load(resolve_data_dir(data_dir), split, lang)
 
@@ -274,7 +325,7 @@ def load_dataset(name: str, split: str, lang: str = "en", data_dir: str | os.Pat
 # --------------------------------------------------------------------------------------------------
 def dataset_files(name: str, splits: Iterable[str] | None = None, languages: Iterable[str] | None = None) -> list[str]:
     """All relative paths (canonical layout) needed for the given splits/languages of a dataset."""
-    spec = DATASETS[name]
+    spec = _spec(name)
     wanted: list[str] = []
     for split in splits or spec.splits:
         for lang in languages or spec.languages:
@@ -306,11 +357,9 @@ def fetch(
     Offline (HF_HUB_OFFLINE=1) or on any download failure this raises `FetchError` naming the repo
     and file; files already present locally are not downloaded again. Returns the local paths.
     """
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; known: {sorted(DATASETS)}")
     relpaths = dataset_files(name, splits, languages)
-    target = Path(data_dir).expanduser()
-    missing = [rel for rel in relpaths if not (target / rel).is_file()]
+    target = _expand(data_dir)
+    missing = [rel for rel in relpaths if not _is_file(target / rel)]
     if not missing:
         return [target / rel for rel in relpaths]
     repo_id = repo_id or os.environ.get(HUB_REPO_ENV)
@@ -329,7 +378,10 @@ def fetch(
         from huggingface_hub import hf_hub_download
     except ImportError as err:  # pragma: no cover - huggingface_hub is a declared dependency
         raise FetchError("fetch needs the huggingface_hub package") from err
-    target.mkdir(parents=True, exist_ok=True)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # a file in the way, no permission
+        raise FetchError(f"cannot fetch {name!r}: cannot create the data folder {target} ({err})") from None
     for rel in missing:
         try:
             hf_hub_download(repo_id=repo_id, filename=rel, repo_type="dataset", revision=revision, local_dir=target)

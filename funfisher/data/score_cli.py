@@ -22,9 +22,10 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import DataFormatError, DataNotFoundError
+from ..errors import UserError
+from .errors import DataFormatError
 from .examples import NLI_LABEL_IDS, ExampleList
-from .metrics import NORMALIZATIONS, accuracy, gold_answers, qa_scores
+from .metrics import NORMALIZATIONS, ScoringError, accuracy, gold_answers, qa_scores
 from .readers import (
     load_json,
     read_copa_jsonl,
@@ -65,14 +66,14 @@ def read_labelled_examples(path: Path, lang: str | None = None, labels_path: Pat
         header = _first_line(path).rstrip("\r\n").split("\t")
         if "gold_label" in header:  # the original all-language XNLI file
             if not lang:
-                raise ValueError(f"{path} holds all XNLI languages; choose one with --lang")
+                raise ScoringError(f"{path} holds all XNLI languages; choose one with --lang")
             return read_xnli_original_tsv(path, lang)
         labels = read_xnli_test_labels(labels_path) if labels_path else None
         examples = read_xnli_tsv(path, labels=labels)
         if any(example.label is None for example in examples):
-            raise ValueError(f"{path} has no label column (an XTREME XNLI test file?); pass --labels FILE")
+            raise ScoringError(f"{path} has no label column (an XTREME XNLI test file?); pass --labels FILE")
         return examples
-    raise ValueError(f"cannot tell the format of {path}: expected .json, .jsonl, .tsv or .xml")
+    raise ScoringError(f"cannot tell the format of {path}: expected .json, .jsonl, .tsv or .xml")
 
 
 def _label(value: Any, path: Path, key: str) -> int:
@@ -136,7 +137,7 @@ def main(argv: list[str]) -> int:
         return int(exit_.code or 0)
     try:
         result = score(args)
-    except (DataFormatError, DataNotFoundError, FileNotFoundError, ValueError) as err:
+    except UserError as err:  # a missing or malformed file, a bad option: one line (anything else is a bug)
         print(f"error: {err}", file=sys.stderr)
         return 2
     if result.get("missing"):

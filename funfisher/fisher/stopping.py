@@ -114,7 +114,13 @@ class Separation:
     tied: bool  # upper < tolerance * tr(F)(leader): the gap is confidently negligible
 
     def to_record(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+        """JSON-ready: an undefined (NaN) or infinite statistic is null (JSON has neither); `n`,
+        `separated` and `tied` say which case it was (n < 2: undefined; zero spread: infinite t)."""
+        return {k: _finite_or_none(getattr(self, k)) for k in self.__dataclass_fields__}
+
+
+def _finite_or_none(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def separation(estimate: FisherEstimate, confidence: float = 0.95, m: int = 1, tolerance: float = 0.0) -> Separation:

@@ -36,7 +36,8 @@ def mean_trace(values: Mapping[int, float], units: Iterable[int]) -> float:
 
 
 def tracking_record(step: int, values: Mapping[int, float], trainable: Iterable[int]) -> dict[str, Any]:
-    """A JSON-ready line for the tr(F) log: per-unit values and the mean over trainable units."""
+    """A JSON-ready line for the tr(F) log: per-unit values and the mean over trainable units
+    (null while no unit trains, e.g. LPFT's probing phase: JSON has no NaN)."""
     trainable = sorted(trainable)
     return {"step": int(step), "values": {str(u): float(v) for u, v in sorted(values.items())},
-            "trainable": trainable, "mean_trainable": mean_trace(values, trainable)}
+            "trainable": trainable, "mean_trainable": mean_trace(values, trainable) if trainable else None}

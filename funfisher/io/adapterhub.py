@@ -42,11 +42,14 @@ import torch.nn as nn
 
 from ..adapters.registry import (AdapterConfigType, AttachedAdapter, Role, add_adapter, default_role, delete_adapter,
                                  encoder_of, get_adapter)
+from ..errors import ModelNotFoundError
+from ..model.config import read_json_object
 from ..model.convert import (BASE_PREFIXES, HEADS_FROM_HF, PRETRAINED_POOLER, TIED_DECODER, KeyTable, load_strict,
                              matches_any, read_weights, strip_base_prefix, translate, uses_pretrained_pooler)
 from ..version import __version__
 from .adapterhub_config import AdapterFormatError, config_from_adapterhub, config_to_adapterhub
 from .hub import resolve_adapter
+from .runs import atomic_save_safetensors, atomic_torch_save, atomic_write_text
 
 CONFIG_NAME = "adapter_config.json"
 WEIGHTS_NAME = "pytorch_adapter.bin"
@@ -82,6 +85,7 @@ LEGACY_MODULE_NAMES: dict[str, str] = {
 ROLE_OF_TYPE: dict[str, Role] = {"text_lang": "language", "text_task": "task"}
 TYPE_OF_ROLE: dict[Role, str] = {role: type_ for type_, role in ROLE_OF_TYPE.items()}
 BASE_MODEL_CLASS: dict[str, str] = {"bert": "BertModel", "xlm-roberta": "XLMRobertaModel"}
+_ADAPTER_NAME = re.compile(r"^[A-Za-z0-9_\-]+$")  # what add_adapter accepts (adapters/registry.py)
 
 
 def adapterhub_to_ours(key: str, saved_name: str) -> str | None:
@@ -105,17 +109,23 @@ def normalize_adapterhub_key(key: str) -> str:
 
 
 def read_adapter_config(folder: Path) -> tuple[AdapterConfigType, dict[str, Any]]:
-    """adapter_config.json -> (config, the file's top-level fields)."""
+    """adapter_config.json -> (config, the file's top-level fields), checked: every problem is an
+    `AdapterFormatError` naming the file and the field (a missing file a `ModelNotFoundError`)."""
     path = folder / CONFIG_NAME
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{folder}: no {CONFIG_NAME} (not an AdapterHub adapter folder)") from None
-    except json.JSONDecodeError as e:
-        raise AdapterFormatError(f"{path}: not valid JSON (line {e.lineno}: {e.msg})") from e
-    if not isinstance(meta, dict) or "config" not in meta or "name" not in meta:
+    if not path.is_file():
+        raise ModelNotFoundError(f"{folder}: no {CONFIG_NAME} (not an AdapterHub adapter folder)")
+    meta = read_json_object(path, AdapterFormatError)
+    if "config" not in meta or "name" not in meta:
         raise AdapterFormatError(f"{path}: expected an object with 'config' and 'name' "
                                  f"(AdapterHub adapter_config.json)")
+    expected = {"name": (str, "a string"), "version": (str, "a string"), "type": (str, "a string"),
+                "hidden_size": (int, "an integer")}
+    for key, (kind, what) in expected.items():
+        value = meta.get(key)
+        if key in meta and value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            raise AdapterFormatError(f"{path}: {key!r} must be {what}, got {value!r}")
+    if not meta["name"]:
+        raise AdapterFormatError(f"{path}: 'name' must be the adapter's saved name, got an empty string")
     config = config_from_adapterhub(meta["config"], source=str(path), legacy="version" not in meta,
                                     version=meta.get("version"))
     return config, meta
@@ -145,24 +155,42 @@ def load_adapter(
     enc = encoder_of(model)
     folder, source = resolve_adapter(path_or_hub_id, revision, _HUB_FILES, CONFIG_NAME)
     config, meta = read_adapter_config(folder)
-    saved_name = str(meta["name"])
-    state, weights_path = read_weights(folder, SAFE_WEIGHTS_NAME, WEIGHTS_NAME, AdapterFormatError)
-    hidden = enc.config.hidden_size
-    if meta.get("hidden_size") is not None and int(meta["hidden_size"]) != hidden:
+    saved_name = meta["name"]
+    if name is None and not _ADAPTER_NAME.match(saved_name):
+        raise AdapterFormatError(f"{folder / CONFIG_NAME}: the saved name {saved_name!r} cannot name an adapter "
+                                 f"here (letters, digits, '_', '-'); load it with name=...")
+    hidden, num_layers = enc.config.hidden_size, enc.config.num_hidden_layers
+    if meta.get("hidden_size") is not None and meta["hidden_size"] != hidden:
         raise AdapterFormatError(f"{folder / CONFIG_NAME}: the adapter was made for hidden size {meta['hidden_size']}, "
                                  f"but the model has hidden size {hidden}")
+    outside = [i for i in config.leave_out if i >= num_layers]
+    if outside:
+        raise AdapterFormatError(f"{folder / CONFIG_NAME}: leave_out {outside} is outside the model's layers "
+                                 f"0..{num_layers - 1}")
+    state, weights_path = read_weights(folder, SAFE_WEIGHTS_NAME, WEIGHTS_NAME, AdapterFormatError)
     ours = _map_adapter_keys(state, saved_name, weights_path)
     if leave_out:  # drop layers after loading, as AdapterHub does
         config = dataclasses.replace(config, leave_out=tuple(sorted(set(config.leave_out) | set(leave_out))))
     _check_layers(ours, config, enc.config.num_hidden_layers, weights_path)
     ours = {k: v for k, v in ours.items() if _layer_of(k) not in set(leave_out or ())}
-    role = role or ROLE_OF_TYPE.get(meta.get("type", "")) or default_role(config)
+    role = role or ROLE_OF_TYPE.get(meta.get("type") or "") or default_role(config)
     if role == "task" and getattr(config, "inv_adapter", None) and not any(k.startswith("invertible.") for k in ours):
         # old default configs named an invertible adapter that task adapters never had
         # (AdapterLoader._fix_legacy_config)
         config = dataclasses.replace(config, inv_adapter=None, inv_adapter_reduction_factor=None)
+    if role == "task" and getattr(config, "inv_adapter", None):
+        raise AdapterFormatError(f"{weights_path}: the adapter has an invertible adapter, which only a language "
+                                 f"adapter can have, but it is loaded as a task adapter"
+                                 + ("" if meta.get("type") != "text_task" else f" ({CONFIG_NAME} says type "
+                                    f"'text_task')") + "; load it with role='language'")
 
     load_name = name or saved_name
+    try:  # the sizes the config gives must be the weights' sizes: checked on the meta device, before allocating
+        with torch.device("meta"):
+            probe = AttachedAdapter(load_name, config, role, hidden, num_layers)
+    except ValueError as e:  # e.g. a per-layer reduction_factor without the model's layers or a 'default'
+        raise AdapterFormatError(f"{folder / CONFIG_NAME}: {e}") from e
+    load_strict(probe, ours, source=f"{weights_path} (with the sizes in {CONFIG_NAME})")
     attached = add_adapter(enc, load_name, config, role=role)
     try:
         load_strict(attached, ours, source=str(weights_path))
@@ -253,7 +281,7 @@ def save_adapter(
         "type": TYPE_OF_ROLE[attached.role],
         "version": f"funfisher.{__version__}",
     }
-    (folder / CONFIG_NAME).write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
+    atomic_write_text(folder / CONFIG_NAME, json.dumps(meta, indent=2, sort_keys=True))
     state = adapter_state_dict(enc, name, prefix=prefix)
     _write_weights(folder, state, SAFE_WEIGHTS_NAME if safetensors else WEIGHTS_NAME, safetensors)
     if with_head:
@@ -262,12 +290,11 @@ def save_adapter(
 
 
 def _write_weights(folder: Path, state: dict[str, torch.Tensor], filename: str, safetensors: bool) -> None:
+    """Atomically (io/runs.py), like every file a run writes."""
     if safetensors:
-        from safetensors.torch import save_file
-
-        save_file(state, str(folder / filename))
+        atomic_save_safetensors(folder / filename, state)
     else:
-        torch.save(state, folder / filename)
+        atomic_torch_save(folder / filename, state)
 
 
 def _model_class(model: nn.Module, enc: nn.Module) -> str:
@@ -337,7 +364,7 @@ def save_head(model: nn.Module, path: str | Path, *, safetensors: bool = False, 
     if num_labels is not None:
         meta["num_labels"] = num_labels
         meta["label2id"] = {f"LABEL_{i}": i for i in range(num_labels)}
-    (folder / HEAD_CONFIG_NAME).write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
+    atomic_write_text(folder / HEAD_CONFIG_NAME, json.dumps(meta, indent=2, sort_keys=True))
     _write_weights(folder, state, SAFE_HEAD_WEIGHTS_NAME if safetensors else HEAD_WEIGHTS_NAME, safetensors)
     return folder
 
@@ -352,7 +379,7 @@ def load_head(model: nn.Module, path: str | Path) -> None:
     folder = Path(path)
     cfg_path = folder / HEAD_CONFIG_NAME
     if cfg_path.is_file():
-        meta = json.loads(cfg_path.read_text(encoding="utf-8"))
+        meta = read_json_object(cfg_path, AdapterFormatError)
         expected = HEAD_CLASSES[(arch, kind)]
         if meta.get("model_class") != expected:
             raise AdapterFormatError(f"{cfg_path}: the head is a {meta.get('model_class')!r} head, but this model "

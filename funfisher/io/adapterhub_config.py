@@ -13,15 +13,18 @@ io/adapterhub -> adapters/registry -> io/adapterhub_config -> adapters/bottlenec
 """
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, Mapping
 
 from ..adapters.bottleneck import BottleneckConfig
 from ..adapters.lora import LoRAConfig
+from ..errors import ModelFileError
 
 
-class AdapterFormatError(ValueError):
-    """An adapter folder or file that does not fit the model, or uses options we do not implement."""
+class AdapterFormatError(ModelFileError):
+    """An adapter folder or file that does not fit the model, or uses options we do not implement
+    (a `funfisher.errors.UserError`, and a ValueError)."""
 
 
 # Old configs (no "version" field): the activation names of adapter-transformers (AdapterHub's ACTIVATION_RENAME).
@@ -75,6 +78,11 @@ _BN_BASE_DEFAULTS: dict[str, Any] = {
     "cross_adapter": False,
 }
 
+# Bounds far beyond real adapters (reduction factors 2..64, ranks 1..64) that keep every size torch builds
+# from a file describable: a bottleneck is hidden_size / reduction_factor.
+_MIN_REDUCTION = 1 / 256
+_MAX_SIZE = 2**24
+
 
 def _check_options(cfg: Mapping[str, Any], required: Mapping[str, Any], defaults: Mapping[str, Any], source: str,
                    what: str) -> None:
@@ -98,6 +106,8 @@ def config_from_adapterhub(cfg: Mapping[str, Any] | str, source: str = "adapter 
 
     legacy: the file has no "version" field (adapter-transformers): rename its activation names.
     Fields that only matter for a fresh initialization (init_weights, init_weights_seed) are ignored.
+    Every problem (an unknown name or option, a value of the wrong type) is an `AdapterFormatError`
+    naming `source` and the field.
     """
     if isinstance(cfg, str):
         if cfg not in PRESETS:
@@ -105,6 +115,8 @@ def config_from_adapterhub(cfg: Mapping[str, Any] | str, source: str = "adapter 
                                      f"expected one of {sorted(PRESETS)}")
         cls, fields = PRESETS[cfg]
         return cls(**fields)
+    if not isinstance(cfg, Mapping):
+        raise AdapterFormatError(f"{source}: 'config' must be an adapter config name or an object, got {cfg!r}")
     cfg = dict(cfg)
     arch = cfg.get("architecture")
     if arch == "lora":
@@ -112,34 +124,82 @@ def config_from_adapterhub(cfg: Mapping[str, Any] | str, source: str = "adapter 
         if cfg.get("dtype") not in (None, "float32"):
             raise AdapterFormatError(f"{source}: LoRA dtype {cfg['dtype']!r} is not supported "
                                      f"(expected null or 'float32')")
-        r, alpha = int(cfg.get("r", 8)), cfg.get("alpha", 8)
-        old_library = bool(version) and version.startswith("adapters.") and _version_tuple(version) < (1, 1, 0)
+        r = _field(cfg, "r", 8, lambda v: _is_int(v) and v <= _MAX_SIZE, f"an integer from 1 to {_MAX_SIZE}", source)
+        alpha = _field(cfg, "alpha", 8, _is_number, "a number", source)
+        old_library = (isinstance(version, str) and version.startswith("adapters.")
+                       and _version_tuple(version) < (1, 1, 0))
         if old_library and r != alpha:
             alpha = r  # the faulty-scaling fix of adapters >= 1.1.0 (AdapterLoader._fix_backward_compat)
-        return LoRAConfig(r=r, alpha=alpha, dropout=float(cfg.get("dropout", 0.0)),
-                          attn_matrices=tuple(cfg.get("attn_matrices", ("q", "v"))),
-                          leave_out=tuple(cfg.get("leave_out") or ()))
+        matrices = _field(cfg, "attn_matrices", ["q", "v"], lambda v: isinstance(v, (list, tuple))
+                          and all(isinstance(m, str) for m in v), "a list of 'q', 'k', 'v'", source)
+        return _build(LoRAConfig, source, r=r, alpha=alpha, dropout=_dropout(cfg, source),
+                      attn_matrices=tuple(matrices), leave_out=_leave_out(cfg, source))
     if arch is not None:
         raise AdapterFormatError(f"{source}: adapter architecture {arch!r} is not supported; "
                                  f"funfisher implements bottleneck (seq_bn, seq_bn_inv) and 'lora'")
     _check_options(cfg, _BN_REQUIRED, _BN_BASE_DEFAULTS, source, "bottleneck adapter")
-    if not isinstance(cfg.get("scaling", 1.0), (int, float)):
-        raise AdapterFormatError(f"{source}: scaling {cfg['scaling']!r} is not supported (only a constant number)")
+    scaling = cfg.get("scaling", 1.0)
+    if not _is_number(scaling):
+        raise AdapterFormatError(f"{source}: scaling {scaling!r} is not supported (only a constant number)")
     inv, inv_rf = cfg.get("inv_adapter"), cfg.get("inv_adapter_reduction_factor")
     nested = cfg.get("invertible_adapter")
     if nested:  # adapter-transformers v1: {"block_type": "nice", "non_linearity": ..., "reduction_factor": 2}
+        if not isinstance(nested, Mapping):
+            raise AdapterFormatError(f"{source}: 'invertible_adapter' must be an object or null, got {nested!r}")
         inv, inv_rf = nested.get("block_type"), nested.get("reduction_factor")
-    act = cfg.get("non_linearity", "relu")
+    if not (inv is None or isinstance(inv, str)):
+        raise AdapterFormatError(f"{source}: 'inv_adapter' must be null or 'nice', got {inv!r}")
+    if not (inv_rf is None or _is_number(inv_rf) and inv_rf >= _MIN_REDUCTION):
+        raise AdapterFormatError(f"{source}: the invertible adapter's reduction factor must be a number >= "
+                                 f"{_MIN_REDUCTION} or null, got {inv_rf!r}")
+    act = _field(cfg, "non_linearity", "relu", lambda v: isinstance(v, str), "an activation name", source)
     if legacy:
         act = LEGACY_ACTIVATIONS.get(act, act)
     missing = [k for k in ("reduction_factor",) if k not in cfg]
     if missing:
         raise AdapterFormatError(f"{source}: bottleneck adapter config lacks {missing}")
     rf = cfg["reduction_factor"]
+    positive = lambda v: _is_number(v) and v >= _MIN_REDUCTION  # noqa: E731
+    if not (positive(rf) or isinstance(rf, Mapping) and rf and all(isinstance(k, str) and positive(v)
+                                                                    for k, v in rf.items())):
+        raise AdapterFormatError(f"{source}: 'reduction_factor' must be a number >= {_MIN_REDUCTION} or an object "
+                                 f"of them by layer (e.g. {{\"0\": 8, \"default\": 16}}), got {rf!r}")
+    return _build(BottleneckConfig, source, reduction_factor=rf, non_linearity=act, inv_adapter=inv,
+                  inv_adapter_reduction_factor=inv_rf, leave_out=_leave_out(cfg, source),
+                  dropout=_dropout(cfg, source), scaling=float(scaling))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _field(cfg: Mapping[str, Any], key: str, default: Any, ok: Any, expected: str, source: str) -> Any:
+    value = cfg.get(key, default)
+    if not ok(value):
+        raise AdapterFormatError(f"{source}: {key!r} must be {expected}, got {value!r}")
+    return value
+
+
+def _dropout(cfg: Mapping[str, Any], source: str) -> float:
+    return float(_field(cfg, "dropout", 0.0, lambda v: _is_number(v) and 0 <= v <= 1, "a number from 0 to 1",
+                        source))
+
+
+def _leave_out(cfg: Mapping[str, Any], source: str) -> tuple[int, ...]:
+    value = cfg.get("leave_out") or []
+    if not isinstance(value, (list, tuple)) or not all(_is_int(i) and i >= 0 for i in value):
+        raise AdapterFormatError(f"{source}: 'leave_out' must be a list of layer numbers (0, 1, ...), got {value!r}")
+    return tuple(value)
+
+
+def _build(cls: type, source: str, **fields: Any) -> BottleneckConfig | LoRAConfig:
+    """The config dataclass; its own checks (an unknown activation, a rank < 1, ...) name `source`."""
     try:
-        return BottleneckConfig(reduction_factor=rf, non_linearity=act, inv_adapter=inv,
-                                inv_adapter_reduction_factor=inv_rf, leave_out=tuple(cfg.get("leave_out") or ()),
-                                dropout=float(cfg.get("dropout", 0.0)), scaling=float(cfg.get("scaling", 1.0)))
+        return cls(**fields)
     except ValueError as e:
         raise AdapterFormatError(f"{source}: {e}") from e
 

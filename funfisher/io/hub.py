@@ -21,8 +21,10 @@ from typing import Any
 
 from tokenizers import Tokenizer
 
+from ..errors import ModelNotFoundError
 from ..model.config import Arch, EncoderConfig
-from ..model.convert import head_state_from_hf, load_strict, read_weights, split_hf_state_dict, uses_pretrained_pooler
+from ..model.convert import (CheckpointMismatchError, check_fits, head_state_from_hf, load_strict, read_weights,
+                             split_hf_state_dict, uses_pretrained_pooler)
 from ..model.encoder import Encoder
 from ..model.heads import HeadKind, TaskModel, build_head
 from ..model.tokenizer import load_tokenizer
@@ -67,12 +69,15 @@ def load_pretrained(name_or_path: str | Path, arch: Arch | None = None, revision
 
 def resolve(name: str, arch: Arch | None = None, revision: str | None = None) -> tuple[Path, dict[str, Any]]:
     """Find (or fetch) the local folder for `name`; returns it and a description of the source."""
-    path = Path(name).expanduser()
+    if not name.strip():
+        raise ModelNotFoundError("model name is empty: expected a model folder, an offline model name or a hub id")
+    path = _local_path("model", name)
     if path.is_dir():
         return path, {"kind": "local", "path": str(path.resolve())}
     if offline.is_offline_name(name):
         folder = offline.offline_model_dir(name, arch)
         return folder, {"kind": "offline-package", "name": name, "path": str(folder)}
+    _not_a_file("model", path, "a model folder (config.json, model.safetensors or pytorch_model.bin, tokenizer.json)")
     _check_hub_id("model", name)
     folder, revision_used = download_from_hub(name, revision)
     return folder, {"kind": "hub", "repo_id": name, "revision": revision_used, "path": str(folder)}
@@ -89,12 +94,15 @@ def download_from_hub(repo_id: str, revision: str | None = None) -> tuple[Path, 
 
 def load_folder(folder: Path, arch: Arch | None, source: dict[str, Any]) -> PretrainedModel:
     """Build the encoder from a local HF-style folder and load its weights strictly."""
-    config_path = folder / "config.json"
-    if not config_path.is_file():
-        raise FileNotFoundError(f"{folder}: no config.json")
-    config = EncoderConfig.from_json(config_path, arch=arch)
+    for required in _MODEL_FILES:  # before reading any weights
+        if not (folder / required).is_file():
+            raise ModelNotFoundError(f"{folder}: no {required} (a model folder holds config.json, "
+                                     f"model.safetensors or pytorch_model.bin, and tokenizer.json)")
+    config = EncoderConfig.from_json(folder / "config.json", arch=arch)
     hf_state, weights_path = read_weights(folder)
     encoder_state, head_weights, unexpected = split_hf_state_dict(hf_state, config.arch)
+    _check_layer_count(encoder_state, config.num_hidden_layers, weights_path, folder / "config.json")
+    check_fits(lambda: Encoder(config), encoder_state, str(weights_path), unexpected)  # before allocating
     model = Encoder(config)
     load_strict(model, encoder_state, source=str(weights_path), unexpected=unexpected)
     model.eval()
@@ -103,50 +111,89 @@ def load_folder(folder: Path, arch: Arch | None, source: dict[str, Any]) -> Pret
     return PretrainedModel(model=model, tokenizer=tokenizer, config=config, source=source, head_weights=head_weights)
 
 
+def _check_layer_count(encoder_state: dict[str, Any], num_layers: int, weights_path: Path, config_path: Path) -> None:
+    """A layer count in config.json that the weights do not have is one clear error (and is never built);
+    other stray or missing layers are left to load_strict, which lists every problem."""
+    layers = sorted({int(m.group(1)) for k in encoder_state if (m := re.match(r"layers\.(\d+)\.", k))})
+    contiguous = layers == list(range(len(layers)))
+    if num_layers > (layers[-1] + 1 if layers else 0) or (contiguous and len(layers) != num_layers):
+        raise CheckpointMismatchError(f"{weights_path}: has weights for {len(layers)} layer(s) {_ranges(layers)}, "
+                                      f"but {config_path} says num_hidden_layers {num_layers}")
+
+
+def _ranges(numbers: list[int]) -> str:
+    """[0, 1, 2, 5] -> "0..2, 5"."""
+    runs: list[list[int]] = []
+    for n in numbers:
+        if runs and n == runs[-1][1] + 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    return ", ".join(f"{a}..{b}" if b > a else str(a) for a, b in runs) or "(none)"
+
+
 def resolve_adapter(path_or_hub_id: str | Path, revision: str | None, files: list[str],
                     required: str) -> tuple[Path, dict[str, Any]]:
     """A local adapter folder, or a Hugging Face hub repo (e.g. "AdapterHub/xlm-roberta-base-de-wiki_pfeiffer")
     whose `files` are downloaded once into the HF cache; the repo must have `required`. Returns the
     folder and a source record (for the hub: the repo id and the resolved commit)."""
-    path = Path(path_or_hub_id).expanduser()
+    path = _local_path("adapter", str(path_or_hub_id))
     if path.is_dir():
         return path, {"kind": "local", "path": str(path.resolve())}
+    _not_a_file("adapter", path, f"an adapter folder ({required} and the weights)")
     name = str(path_or_hub_id)
     _check_hub_id("adapter", name, owner=True)
     folder = snapshot("adapter", name, revision, files, "not a local folder")
     if not (folder / required).is_file():
-        raise FileNotFoundError(f"adapter {name!r}: the hub repository has no {required} "
-                                f"(not an AdapterHub adapter)")
+        raise ModelNotFoundError(f"adapter {name!r}: the hub repository has no {required} "
+                                 f"(not an AdapterHub adapter)")
     # snapshot folders are named by the commit they hold: that is the resolved revision
     return folder, {"kind": "hub", "repo_id": name, "revision": folder.name, "requested_revision": revision,
                     "path": str(folder)}
 
 
+def _local_path(what: str, name: str) -> Path:
+    try:
+        return Path(name).expanduser()
+    except RuntimeError:  # "~someone/..." for a user that does not exist
+        raise ModelNotFoundError(f"{what} {name!r}: no such local folder (no home folder for {name.split('/')[0]!r})"
+                                 ) from None
+
+
+def _not_a_file(what: str, path: Path, expected: str) -> None:
+    """A path to a file where a folder is expected (e.g. the weights file itself) is an error that says so."""
+    if path.exists():
+        raise ModelNotFoundError(f"{what} {str(path)!r}: is a file, not a folder; expected {expected}")
+
+
 def _check_hub_id(what: str, name: str, owner: bool = False) -> None:
     """A path-like name, or one that is not a hub id (with an owner, if `owner`), is a missing folder."""
     if name.startswith((".", "/", "~")) or not HUB_ID.match(name) or (owner and "/" not in name):
-        raise FileNotFoundError(f"{what} {name!r}: no such local folder, and not a Hugging Face hub id"
-                                + (" (owner/name)" if owner else ""))
+        raise ModelNotFoundError(f"{what} {name!r}: no such local folder, and not a Hugging Face hub id"
+                                 + (" (owner/name)" if owner else ""))
 
 
 def snapshot(what: str, repo_id: str, revision: str | None, patterns: list[str], elsewhere: str) -> Path:
     """`huggingface_hub.snapshot_download` the files matching `patterns` (cached after the first time).
 
-    Every failure is a FileNotFoundError that says what was looked for: "`what` `repo_id`:
-    `elsewhere`, and ..." the hub has no such repository or revision, or it could not be reached
-    (offline, and not in the local HF cache).
+    Every failure is a `ModelNotFoundError` (a FileNotFoundError) that says what was looked for:
+    "`what` `repo_id`: `elsewhere`, and ..." the hub has no such repository or revision, the id is
+    not one the hub accepts, or it could not be reached (offline, and not in the local HF cache).
     """
     import huggingface_hub as hf
-    from huggingface_hub.errors import (HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError,
-                                        RevisionNotFoundError)
+    from huggingface_hub.errors import (HfHubHTTPError, HFValidationError, LocalEntryNotFoundError,
+                                        RepositoryNotFoundError, RevisionNotFoundError)
 
     try:
         return Path(hf.snapshot_download(repo_id, revision=revision, allow_patterns=patterns))
     except (RepositoryNotFoundError, RevisionNotFoundError) as e:
-        raise FileNotFoundError(f"{what} {repo_id!r}: {elsewhere}, and the Hugging Face hub has no such repository "
-                                f"or revision ({type(e).__name__})") from e
+        raise ModelNotFoundError(f"{what} {repo_id!r}: {elsewhere}, and the Hugging Face hub has no such repository "
+                                 f"or revision ({type(e).__name__})") from e
+    except HFValidationError as e:
+        raise ModelNotFoundError(f"{what} {repo_id!r}: {elsewhere}, and not a valid Hugging Face hub id "
+                                 f"({str(e)[:150]})") from e
     except (LocalEntryNotFoundError, OSError, HfHubHTTPError) as e:
-        raise FileNotFoundError(
+        raise ModelNotFoundError(
             f"{what} {repo_id!r}: {elsewhere}, and it could not be downloaded from the Hugging Face hub "
             f"(offline or unreachable, and not in the local HF cache; "
             f"HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE', '<unset>')}). "

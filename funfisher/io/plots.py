@@ -5,10 +5,12 @@ skipped and `plots_available()` says why; nothing else depends on it.
 """
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Sequence
 
 from ..schedules import make_schedule, simulate, unfreeze_steps
+from .runs import atomic_write_bytes
 
 
 def plots_available() -> str | None:
@@ -23,9 +25,9 @@ def plots_available() -> str | None:
 
 
 def _save(fig, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    tmp.replace(path)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def plot_fisher(fisher_log: Sequence[dict], schedule_log: Sequence[dict], n_units: int, path: Path,
@@ -42,7 +44,7 @@ def plot_fisher(fisher_log: Sequence[dict], schedule_log: Sequence[dict], n_unit
     for unit in range(n_units):
         ys = [r["values"].get(str(unit), float("nan")) for r in tracks]
         ax.plot(steps, ys, color=cmap(unit / max(1, n_units - 1)), label=f"layer {unit}", lw=1.4)
-    means = [r.get("mean_trainable", float("nan")) for r in tracks]
+    means = [r.get("mean_trainable") if r.get("mean_trainable") is not None else float("nan") for r in tracks]  # NaN: a gap in the line
     ax.plot(steps, means, color="black", lw=2.2, ls="--", label="mean (trainable)")
     for event in schedule_log:
         if event["units"] and event["step"] > 0:

@@ -9,16 +9,27 @@ tables (adapter files, head files) in the same dialect and translates them with 
 
 Loading is strict: every encoder weight must be present with the right shape, and a key that no
 table knows is an error. One error lists everything that is missing, unexpected or mis-shaped.
+
+Reading (`read_weights`): safetensors, or a torch pickle with weights_only=True only (pickled code
+is refused, never run; zip CRCs are checked, which torch does not do). A truncated, corrupt or
+non-tensor file is a `ModelFileError` naming it, a mismatch a `CheckpointMismatchError` (both
+`funfisher.errors.UserError`s and ValueErrors), a folder without weights a `ModelNotFoundError`.
 """
 from __future__ import annotations
 
 import functools
+import pickle
 import re
+import struct
+import zipfile
+import zlib
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn as nn
 
+from ..errors import ModelFileError, ModelNotFoundError
 from .config import Arch
 
 KeyTable = list[tuple[str, str]]  # rows of (their template, our template)
@@ -108,7 +119,7 @@ def matches_any(key: str, templates: list[str]) -> bool:
     return any(_template_regex(t, "").fullmatch(key) for t in templates)
 
 
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(ModelFileError):
     """A checkpoint does not fit the model: lists every missing, unexpected and mis-shaped key."""
 
 
@@ -187,11 +198,11 @@ def load_strict(
             fresh.extend(group)
             missing = [k for k in missing if k not in group]
     if missing or not_ours or misshaped:
-        lines = [f"{source}: checkpoint does not fit the {type(module).__name__}"]
-        for title, items in (("missing", missing), ("unexpected", not_ours), ("mis-shaped", misshaped)):
-            if items:
-                lines.append(f"  {title} ({len(items)}): " + ", ".join(items[:20]) + (" ..." if len(items) > 20 else ""))
-        raise CheckpointMismatchError("\n".join(lines))
+        parts = [f"{title} ({len(items)}): " + ", ".join(items[:20]) + (" ..." if len(items) > 20 else "")
+                 for title, items in (("missing", missing), ("unexpected", not_ours), ("mis-shaped", misshaped))
+                 if items]
+        raise CheckpointMismatchError(f"{source}: checkpoint does not fit the {type(module).__name__}: "
+                                      + "; ".join(parts))
     with torch.no_grad():
         for k, v in expected.items():
             if k in state:
@@ -199,26 +210,95 @@ def load_strict(
     return fresh
 
 
+def check_fits(build: Callable[[], nn.Module], state: dict[str, torch.Tensor], source: str,
+               unexpected: list[str] = ()) -> None:
+    """`load_strict`'s checks against the module `build()` makes on the meta device (no memory is
+    allocated): sizes in a config that do not match the weights (a hidden_size of 7680 for 768) are
+    a `CheckpointMismatchError`, not an allocation of terabytes."""
+    with torch.device("meta"):
+        module = build()
+    load_strict(module, state, source=source, unexpected=unexpected)
+
+
 def read_weights(folder: Path, safe_name: str = "model.safetensors", pickle_name: str = "pytorch_model.bin",
-                 error: type[ValueError] = ValueError) -> tuple[dict[str, torch.Tensor], Path]:
+                 error: type[ModelFileError] = ModelFileError) -> tuple[dict[str, torch.Tensor], Path]:
     """Read `safe_name` (safetensors, preferred) or `pickle_name` (torch pickle, only with
     weights_only=True, which refuses code) from a folder. Returns the tensors and the file read;
-    an unreadable file raises `error` naming it."""
+    an unreadable file raises `error` naming it, a folder with neither a `ModelNotFoundError`."""
     safe, pickled = folder / safe_name, folder / pickle_name
     if safe.is_file():
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        try:
-            return load_file(str(safe)), safe
-        except (SafetensorError, OSError, ValueError) as e:
-            raise error(f"{safe}: not a readable safetensors file (truncated or corrupt?): {e}") from e
+        return read_safetensors(safe, error), safe
     if pickled.is_file():
+        return read_torch_pickle(pickled, error), pickled
+    raise ModelNotFoundError(f"{folder}: no weights (expected {safe_name} or {pickle_name})")
+
+
+def read_safetensors(path: Path, error: type[ModelFileError] = ModelFileError) -> dict[str, torch.Tensor]:
+    """A safetensors file's tensors; a truncated or corrupt file raises `error` naming it."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except FileNotFoundError:
+        raise ModelNotFoundError(f"{path}: no such file") from None
+    except (SafetensorError, OSError) as e:
+        raise error(f"{path}: not a readable safetensors file (truncated or corrupt?): {first_line(e)}") from None
+
+
+# What torch.load(weights_only=True) raises on a damaged file: besides its UnpicklingError and
+# RuntimeError (a bad zip archive, short reads), the legacy (non-zip) format lets corrupt bytes
+# surface as any of these (found by cutting and flipping bytes of real files).
+_CORRUPT_PICKLE = (RuntimeError, EOFError, OSError, ValueError, struct.error, zipfile.BadZipFile, AssertionError,
+                   AttributeError, IndexError, KeyError, TypeError)
+
+
+def read_torch_pickle(path: Path, error: type[ModelFileError] = ModelFileError) -> dict[str, torch.Tensor]:
+    """A torch.save'd dict of tensors, read with weights_only=True: pickled code is never run (the file
+    is refused). A truncated or corrupt file, or one holding anything else, raises `error` naming it."""
+    if _is_zip(path):  # torch >= 1.6 files; torch does not check their CRCs, so a flipped byte would load
         try:
-            state = torch.load(pickled, map_location="cpu", weights_only=True)
-        except Exception as e:  # unpickling errors come in many types
-            raise error(f"{pickled}: could not be read with torch.load(weights_only=True): {e}") from e
-        if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-            raise error(f"{pickled}: expected a dict of tensors, found {type(state).__name__}")
-        return state, pickled
-    raise FileNotFoundError(f"{folder}: neither {safe_name} nor {pickle_name}")
+            with zipfile.ZipFile(path) as archive:
+                bad = archive.testzip()
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, struct.error, NotImplementedError, zlib.error,
+                RuntimeError) as e:  # RuntimeError: an entry flagged as encrypted
+            raise error(f"{path}: truncated or corrupt torch file (not a complete zip archive: {first_line(e)})"
+                        ) from None
+        if bad is not None:
+            raise error(f"{path}: corrupt torch file (checksum mismatch in {bad!r})")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        refused, detail = _unpickler_message(e)
+        if refused:
+            raise error(f"{path}: holds pickled objects other than tensors ({refused}), which "
+                        f"torch.load(weights_only=True) refuses; funfisher never runs pickled code: get the weights "
+                        f"as safetensors, or saved as a plain dict of tensors") from None
+        raise error(f"{path}: truncated or corrupt torch file (torch.load(weights_only=True): {detail})") from None
+    except _CORRUPT_PICKLE as e:
+        raise error(f"{path}: truncated or corrupt torch file ({type(e).__name__}: {first_line(e)})") from None
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                              for k, v in state.items()):
+        found = type(state).__name__ if not isinstance(state, dict) else "a dict with other keys or values"
+        raise error(f"{path}: expected a dict of tensors by name, found {found}")
+    return state
+
+
+def first_line(e: BaseException, limit: int = 150) -> str:
+    """A library error's first line, shortened: the part of it that goes into a one-line message."""
+    lines = str(e).strip().splitlines()
+    return (lines[0][:limit] if lines else "") or type(e).__name__
+
+
+def _is_zip(path: Path) -> bool:
+    with path.open("rb") as f:
+        return f.read(4) == b"PK\x03\x04"
+
+
+def _unpickler_message(e: pickle.UnpicklingError) -> tuple[str, str]:
+    """(what the weights-only unpickler refused, e.g. 'GLOBAL posix.system', or ""; its last error line),
+    leaving out torch's advice on how to load the file anyway (which would run its code)."""
+    text = str(e)
+    refused = re.search(r"GLOBAL [\w.]+", text)
+    lines = [line.strip() for line in text.splitlines() if line.strip() and "weights_only" not in line]
+    return (refused.group(0) if refused else ""), (lines[-1][:150] if lines else type(e).__name__)

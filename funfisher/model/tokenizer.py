@@ -12,6 +12,9 @@ from typing import Literal, Sequence
 import torch
 from tokenizers import Tokenizer
 
+from ..errors import ModelFileError, ModelNotFoundError
+from .convert import first_line
+
 Truncation = Literal["longest_first", "only_first", "only_second"]
 
 
@@ -23,11 +26,13 @@ def load_tokenizer(path: str | Path) -> Tokenizer:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: tokenizer.json not found")
+        raise ModelNotFoundError(f"{path}: no such file (every model folder needs its tokenizer.json)")
     try:
         tok = Tokenizer.from_file(str(path))
-    except Exception as e:  # the Rust side raises a bare Exception
-        raise ValueError(f"{path}: not a valid tokenizer.json: {e}") from e
+    except Exception as e:  # the Rust side raises a bare Exception, for unreadable files too
+        raise ModelFileError(f"{path}: not a valid tokenizer.json ({first_line(e)})") from None
+    if all(tok.token_to_id(t) is None for t in ("[PAD]", "<pad>")):
+        raise ModelFileError(f"{path}: the tokenizer has neither a [PAD] nor a <pad> token (needed to pad batches)")
     tok.no_padding()
     tok.no_truncation()
     return tok

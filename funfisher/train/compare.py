@@ -13,48 +13,59 @@ from typing import Any, Mapping
 from ..evaluation import average_coverage
 from ..model import load_pretrained
 from ..io.plots import plot_comparison, plots_available
-from ..runconfig import RunConfig
-from ..io.runs import atomic_write_json, atomic_write_text, create_run_dir
+from ..io.runs import RunLock, atomic_write_json, atomic_write_text, check_run_dir, create_run_dir
+from ..runconfig import ConfigError, RunConfig
 from ..tasks import Task, get_task
-from .recipe import run_one
+from .checkpoint import plan_run
+from .recipe import build_schedule, check_data, finished_outputs, run_one
 from .results import RunResult
 
 
 def compare(configs: dict[str, RunConfig], output: Path, resume: bool = False,
             overwrite: bool = False) -> dict[str, RunResult]:
     """Run one configuration per schedule (`{schedule: config}`, each resolved with its own
-    `[schedules.<name>]` section), each in output/<schedule>, and tabulate them side by side."""
+    `[schedules.<name>]` section), each in output/<schedule>, and tabulate them side by side.
+
+    Every run is checked before the first one trains: its folder (a resumed run's configuration
+    must be the one it was made with, so one table never mixes settings), the data, and its
+    schedule on this model. The comparison folder is locked while it runs."""
     first = next(iter(configs.values()))
     models = {(c.model.name, c.model.arch) for c in configs.values()}
     if len(models) > 1:
-        raise ValueError(f"--compare needs one model for every schedule, got {sorted(map(str, models))}")
-    if not resume:
-        create_run_dir(output, overwrite=overwrite)  # refuse to mix into an existing comparison
-    base_pm = load_pretrained(first.model.name, arch=first.model.arch)
-    results = {}
-    for name, config in configs.items():
-        cfg = dataclasses.replace(config, name=f"{config.name}-{name}")
-        # Each run attaches its own adapters to its own copy of the pretrained encoder.
-        results[name] = run_one(cfg, output / name, resume=resume, pm=copy.deepcopy(base_pm))
-    table = comparison_table(results, first.adapters.source_language, first.task.kind)
-    atomic_write_json(output / "comparison.json", {
-        "schedules": list(configs),
-        "metric": table["metric"],
-        "per_language": table["values"],
-        "xling_avg": {name: r.xling_avg for name, r in results.items()},
-        "xling_avg_over": table["xling_avg_over"],
-        "timings_seconds": {name: r.timings_seconds for name, r in results.items()},
-        "fisher_batches_per_decision": {name: r.fisher_summary["batches_per_decision"] for name, r in results.items()},
-    })
-    atomic_write_text(output / "comparison.md", table["markdown"] + "\n")
-    note = plots_available()
-    if note is None:
-        plot_comparison(table["values"], output / "comparison.png", table["metric"])
-    print(table["markdown"])
-    if note:
-        print(note)
-    print(f"\nwritten: {output}/comparison.md, comparison.json" + ("" if note else ", comparison.png") +
-          "; per schedule: results.json, summary.md, fisher.png, schedule.png")
+        raise ConfigError(f"--compare needs one model for every schedule, got {sorted(map(str, models))}")
+    runs = {name: dataclasses.replace(config, name=f"{config.name}-{name}") for name, config in configs.items()}
+    with RunLock(output) as lock:
+        check_run_dir(output, resume=resume, overwrite=overwrite)  # never mix into an existing comparison
+        for name, config in runs.items():
+            plan_run(config, output / name, resume, False, finished_outputs(config))
+        check_data(first)  # [schedules.<name>] sections cannot change the data: one check serves all
+        base_pm = load_pretrained(first.model.name, arch=first.model.arch)
+        for config in runs.values():
+            build_schedule(config, n_units=base_pm.config.num_hidden_layers)
+        create_run_dir(output, resume=resume, overwrite=overwrite, lock=lock)
+        results = {}
+        for name, config in runs.items():
+            # Each run attaches its own adapters to its own copy of the pretrained encoder.
+            results[name] = run_one(config, output / name, resume=resume, pm=copy.deepcopy(base_pm))
+        table = comparison_table(results, first.adapters.source_language, first.task.kind)
+        atomic_write_json(output / "comparison.json", {
+            "schedules": list(configs),
+            "metric": table["metric"],
+            "per_language": table["values"],
+            "xling_avg": {name: r.xling_avg for name, r in results.items()},
+            "xling_avg_over": table["xling_avg_over"],
+            "timings_seconds": {name: r.timings_seconds for name, r in results.items()},
+            "fisher_batches_per_decision": {name: r.fisher_summary["batches_per_decision"] for name, r in results.items()},
+        })
+        atomic_write_text(output / "comparison.md", table["markdown"] + "\n")
+        note = plots_available()
+        if note is None:
+            plot_comparison(table["values"], output / "comparison.png", table["metric"])
+        print(table["markdown"])
+        if note:
+            print(note)
+        print(f"\nwritten: {output}/comparison.md, comparison.json" + ("" if note else ", comparison.png") +
+              "; per schedule: results.json, summary.md, fisher.png, schedule.png")
     return results
 
 

@@ -43,14 +43,15 @@ from ..evaluation import average_coverage, cross_lingual_average, evaluate_examp
 from ..model import load_pretrained
 from ..io.plots import plot_fisher, plot_schedule, plots_available
 from ..io.progress import Progress
-from ..runconfig import FisherConfig, RunConfig
-from ..io.runs import FISHER_LOG, RESULTS, SUMMARY, TRAIN_LOG, WEIGHTS, append_jsonl, atomic_write_text
+from ..errors import UserError
+from ..runconfig import ConfigError, FisherConfig, RunConfig
+from ..io.runs import FISHER_LOG, RESULTS, SUMMARY, TRAIN_LOG, WEIGHTS, RunLock, append_jsonl, atomic_write_text
 from ..schedules import make_schedule
 from ..tasks import get_task
-from .checkpoint import load_checkpoint, open_run_dir, save_checkpoint
+from .checkpoint import load_checkpoint, open_run_dir, plan_run, restore, save_checkpoint
 from .results import RunResult, fisher_summary
 from .run import Run
-from .trainable import attach
+from .trainable import attach, kind_of
 
 
 # --------------------------------------------------------------------------------------------------
@@ -63,39 +64,41 @@ def resolve_device(name: str) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError as e:
-        raise ValueError(f"train.device={name!r} is not a device name (cpu, cuda, cuda:N, mps or auto): {e}") from None
+        raise ConfigError(f"train.device={name!r} is not a device name (cpu, cuda, cuda:N, mps or auto): {e}") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"train.device={name!r}, but torch sees no CUDA device (torch {torch.__version__}; "
+            raise ConfigError(f"train.device={name!r}, but torch sees no CUDA device (torch {torch.__version__}; "
                              f"a CPU-only build?). Use train.device=cpu or auto.")
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ValueError(f"train.device={name!r}, but there are only {torch.cuda.device_count()} CUDA devices")
+            raise ConfigError(f"train.device={name!r}, but there are only {torch.cuda.device_count()} CUDA devices")
     elif device.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"train.device={name!r}, but the MPS backend is not available here")
+        raise ConfigError(f"train.device={name!r}, but the MPS backend is not available here")
     elif device.type not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"train.device={name!r}: only cpu, cuda, mps (or auto) are supported")
+        raise ConfigError(f"train.device={name!r}: only cpu, cuda, mps (or auto) are supported")
     return device
 
 
 def prepare(config: RunConfig, pm=None) -> Run:
+    """Everything a run needs, in memory; writes nothing. The data (and every evaluation file) is
+    read before the model loads, so a broken dataset fails in seconds, not after training."""
     torch.set_num_threads(config.train.threads)
     device = resolve_device(config.train.device)
+    task = config.task
+    train_examples, notes = load_split(task.train, task.data_dir, config.seed)
+    val_examples, _ = load_split(task.validation, task.data_dir, config.seed, n=task.eval_n)
+    check_evaluation_data(config)
     pm = pm or load_pretrained(config.model.name, arch=config.model.arch)
     # Seed after loading: building the encoder draws random init weights (then overwritten), and a
     # run must not depend on whether its model was loaded here or handed in (train.py --compare).
     torch.manual_seed(config.seed)
-    task = config.task
     task_type = get_task(task.kind)  # what the kind decides: features, head size (funfisher.tasks)
     model = pm.task_model(task.kind, num_labels=task_type.num_labels(task.num_labels))
     trainable_set = attach(model, config)  # base model frozen; the units wait for the schedule
-    units, notes = trainable_set.units, list(trainable_set.notes)
+    units = trainable_set.units
+    notes = list(trainable_set.notes) + notes
     model.to(device)  # in place: the units' parameter objects stay the same
-    schedule = make_schedule(config.schedule.name, n_units=len(units), k=config.schedule.k,
-                             **{k: v for k, v in vars(config.schedule).items() if k not in ("name", "k")})
+    schedule = build_schedule(config, n_units=len(units))
 
-    train_examples, train_notes = load_split(task.train, task.data_dir, config.seed)
-    notes += train_notes
-    val_examples, _ = load_split(task.validation, task.data_dir, config.seed, n=task.eval_n)
     train_features = task_type.encode(pm.tokenizer, train_examples, task.max_length, task.doc_stride)
     val_features = task_type.encode(pm.tokenizer, val_examples, task.max_length, task.doc_stride)
     batches_per_epoch = math.ceil(len(train_features) / config.train.batch_size)
@@ -108,7 +111,7 @@ def prepare(config: RunConfig, pm=None) -> Run:
     elif config.train.lr_schedule == "constant":
         factor = lambda s: 1.0  # noqa: E731
     else:
-        raise ValueError(f"train.lr_schedule must be 'linear' or 'constant', got {config.train.lr_schedule!r}")
+        raise ConfigError(f"train.lr_schedule must be 'linear' or 'constant', got {config.train.lr_schedule!r}")
     return Run(config=config, pm=pm, model=model, device=device, trainable_set=trainable_set, schedule=schedule,
                optimizer=optimizer, lr_schedule=torch.optim.lr_scheduler.LambdaLR(optimizer, factor),
                train_features=train_features, val_examples=val_examples, val_features=val_features,
@@ -116,6 +119,30 @@ def prepare(config: RunConfig, pm=None) -> Run:
                fisher_data_rng=torch.Generator().manual_seed(config.seed + 1),
                fisher_label_rng=torch.Generator().manual_seed(config.seed + 2),
                fisher_track_rng=torch.Generator().manual_seed(config.seed + 3), notes=notes)
+
+
+def build_schedule(config: RunConfig, n_units: int):
+    """The run's schedule for a model with `n_units` units; a bad option is a ConfigError."""
+    options = {k: v for k, v in vars(config.schedule).items() if k not in ("name", "k")}
+    try:
+        return make_schedule(config.schedule.name, n_units=n_units, k=config.schedule.k, **options)
+    except ValueError as e:
+        raise ConfigError(f"schedule {config.schedule.name!r} on a model with {n_units} units: {e}") from None
+
+
+def check_data(config: RunConfig) -> None:
+    """Read every file the run will read (training, validation, each evaluation language)."""
+    load_split(config.task.train, config.task.data_dir, config.seed)
+    load_split(config.task.validation, config.task.data_dir, config.seed)
+    check_evaluation_data(config)
+
+
+def check_evaluation_data(config: RunConfig) -> None:
+    """Read every evaluation language's file now (and drop it): a missing or malformed one is an
+    error before training, not after it."""
+    ev = config.task.evaluate
+    for lang in ev.languages:
+        D.load_dataset(ev.dataset, ev.split, lang=lang, data_dir=config.task.data_dir)
 
 
 def load_split(split, data_dir: str | None, seed: int, n: int | None = None) -> tuple[list, list[str]]:
@@ -177,7 +204,7 @@ def selection_estimate(run: Run, fisher: FisherConfig | None = None) -> FI.Stopp
         generator=run.fisher_label_rng)
 
 
-def select_units(run: Run) -> None:
+def select_units(run: Run, run_dir: Path) -> None:
     """SELECT at a selection step: (FUN) estimate tr(F) of the frozen units, then unfreeze."""
     fisher_values = None
     if run.schedule.needs_fisher_at(run.step):
@@ -185,6 +212,8 @@ def select_units(run: Run) -> None:
         result = selection_estimate(run)
         run.seconds["fisher_select"] += time.perf_counter() - t0
         fisher_values = result.estimate.values
+        for unit, value in fisher_values.items():
+            check_finite(run, run_dir, f"tr(F) estimate of unit {unit}", value)
         run.fisher_log.append({"purpose": "select", "step": run.step, **result.to_record()})
     selection = run.schedule.select(run.step, frozenset(run.trainable), fisher_values)
     run.trainable |= set(selection.units)
@@ -192,12 +221,14 @@ def select_units(run: Run) -> None:
     run.schedule_log.append(selection.to_record())
 
 
-def track_fisher(run: Run, batch: dict[str, torch.Tensor]) -> None:
+def track_fisher(run: Run, run_dir: Path, batch: dict[str, torch.Tensor]) -> None:
     """tr(F) of every unit on the current training batch (the paper's Figures 3 and 4)."""
     t0 = time.perf_counter()
     values = FI.tracking_values(run.model, batch, run.units, run.fisher_track_rng,
                                 labels=run.config.fisher.labels, method=run.config.fisher.method)
     run.seconds["fisher_track"] += time.perf_counter() - t0
+    for unit, value in values.items():
+        check_finite(run, run_dir, f"tracked tr(F) of unit {unit}", value)
     run.fisher_log.append({"purpose": "track", **FI.tracking_record(run.step, values, run.trainable)})
 
 
@@ -220,14 +251,33 @@ def validate(run: Run) -> float:
 # --------------------------------------------------------------------------------------------------
 # the loop
 # --------------------------------------------------------------------------------------------------
-def train(run: Run, run_dir: Path, resume: bool = False, stop_after: int | None = None) -> None:
+class DivergedError(UserError):
+    """A non-finite loss, gradient norm or tr(F): the run stops at that step (its last checkpoint stays)."""
+
+
+def check_finite(run: Run, run_dir: Path, what: str, value: float) -> None:
+    """Stop a run that diverged instead of training on (and evaluating, and reporting) NaN weights."""
+    if math.isfinite(value):
+        return
+    saved = run.step - run.step % run.config.train.checkpoint_every
+    kept = (f"the last checkpoint (step {saved}) is kept in {run_dir / 'checkpoint.pt'}" if saved
+            else "no checkpoint was written yet")
+    raise DivergedError(f"{run_dir}: step {run.step + 1}: the {what} is {value} (lr {run.lr_schedule.get_last_lr()[0]:g}): "
+                        f"training diverged and stops here; {kept}. Try a smaller train.lr or train.max_grad_norm")
+
+
+def train(run: Run, run_dir: Path, resume: bool = False, state: dict | None = None, stop_after: int | None = None) -> None:
     """Algorithm 1 (generalized scheduled unfreezing) around ordinary AdamW steps.
 
-    `stop_after`: return right after that step's checkpoint (used by tests to simulate a kill)."""
+    `state`: a checkpoint to continue from (`checkpoint.plan_run` read and checked it); `resume`:
+    read it from run_dir/checkpoint.pt. `stop_after`: return right after that step's checkpoint
+    (benchmarks use it to look at the run mid-way)."""
     cfg = run.config
     task = get_task(run.model.kind)  # the training loss and the model inputs
     run_dir.mkdir(parents=True, exist_ok=True)
-    if resume:
+    if state is not None:
+        restore(run, state, run_dir)
+    elif resume:
         load_checkpoint(run, run_dir)
     progress = Progress(run.total_steps, f"train [{cfg.schedule.name}]", start=run.step)
     logged = len(run.fisher_log)  # fisher records already in fisher.jsonl
@@ -235,7 +285,7 @@ def train(run: Run, run_dir: Path, resume: bool = False, stop_after: int | None 
     batches = epoch_batches(run, epoch)
     while run.step < run.total_steps:
         if run.schedule.is_selection_step(run.step):
-            select_units(run)
+            select_units(run, run_dir)
         if position == len(batches):
             epoch, position = epoch + 1, 0
             batches = epoch_batches(run, epoch)
@@ -245,9 +295,11 @@ def train(run: Run, run_dir: Path, resume: bool = False, stop_after: int | None 
         t0 = time.perf_counter()
         run.model.train()
         loss = task.loss(run.model(**task.inputs(batch)), batch)
+        check_finite(run, run_dir, "loss", float(loss.detach()))
         loss.backward()
         trainable = [p for p in run.optimizer.param_groups[0]["params"] if p.grad is not None]
         grad_norm = torch.nn.utils.clip_grad_norm_(trainable, cfg.train.max_grad_norm) if trainable else torch.tensor(0.0)
+        check_finite(run, run_dir, "gradient norm", float(grad_norm))
         run.optimizer.step()
         run.lr_schedule.step()
         run.optimizer.zero_grad(set_to_none=True)
@@ -257,7 +309,7 @@ def train(run: Run, run_dir: Path, resume: bool = False, stop_after: int | None 
         record = {"step": run.step, "loss": float(loss.detach()), "grad_norm": float(grad_norm),
                   "lr": run.lr_schedule.get_last_lr()[0], "trainable": sorted(run.trainable)}
         if cfg.fisher.track_every and run.step % cfg.fisher.track_every == 0:
-            track_fisher(run, batch)
+            track_fisher(run, run_dir, batch)
         if run.step % cfg.train.eval_every == 0 or run.step == run.total_steps:
             record["val"] = validate(run)
         append_jsonl(run_dir / TRAIN_LOG, record)
@@ -296,16 +348,43 @@ def finish(run: Run, run_dir: Path) -> RunResult:
         best={"step": run.best_step, "validation": run.best_metric}, steps=run.step, notes=run.notes,
         model=run.pm.source, timings_seconds={k: round(v, 2) for k, v in run.seconds.items()},
         versions={"funfisher": __version__, "torch": torch.__version__}, config=cfg)
-    result.write(run_dir)
+    write_outputs(result, run_dir)
+    return result
+
+
+PLOTS = ("fisher.png", "schedule.png")
+
+
+def finished_outputs(config: RunConfig) -> list[str]:
+    """What a finished run folder holds besides results.json: the trained weights' files, the
+    summary, and the plots (with matplotlib)."""
+    weights = [f"{WEIGHTS}/{name}" for name in kind_of(config).files]
+    return weights + [SUMMARY] + (list(PLOTS) if plots_available() is None else [])
+
+
+def write_outputs(result: RunResult, run_dir: Path, only_missing: bool = False) -> list[str]:
+    """The plots and summary.md, then results.json LAST: results.json is what "finished" means, so
+    a run killed before it is finished again by --resume, and one killed after it has everything.
+    `only_missing`: write only files that are not there (a finished run's --resume). Returns the names written."""
+    written = []
     plots_note = plots_available()
     if plots_note is None:
-        n_units = len(run.units)
-        plot_fisher(run.fisher_log, run.schedule_log, n_units, run_dir / "fisher.png",
-                    title=f"tr(F) per unit, schedule {cfg.schedule.name}")
-        plot_schedule(run.schedule_log, n_units, cfg.schedule.k, run_dir / "schedule.png",
-                      title=f"schedule {cfg.schedule.name} vs top-down")
-    atomic_write_text(run_dir / SUMMARY, result.summary(plots_note))
-    return result
+        n_units, name = len(result.trainable_parameters["units"]), result.config.schedule.name
+        todo = {"fisher.png": lambda path: plot_fisher(result.fisher, result.schedule, n_units, path,
+                                                       title=f"tr(F) per unit, schedule {name}"),
+                "schedule.png": lambda path: plot_schedule(result.schedule, n_units, result.config.schedule.k, path,
+                                                           title=f"schedule {name} vs top-down")}
+        for file, plot in todo.items():
+            if not (only_missing and (run_dir / file).exists()):
+                plot(run_dir / file)
+                written.append(file)
+    if not (only_missing and (run_dir / SUMMARY).exists()):
+        atomic_write_text(run_dir / SUMMARY, result.summary(plots_note))
+        written.append(SUMMARY)
+    if not (only_missing and (run_dir / RESULTS).exists()):
+        result.write(run_dir)
+        written.append(RESULTS)
+    return written
 
 
 # --------------------------------------------------------------------------------------------------
@@ -314,16 +393,24 @@ def finish(run: Run, run_dir: Path) -> RunResult:
 def run_one(config: RunConfig, output: Path, resume: bool = False, overwrite: bool = False, pm=None) -> RunResult:
     """Prepare, train (or resume), and evaluate one configuration in `output`.
 
-    The folder gets config.toml, train_log.jsonl, fisher.jsonl, checkpoint.pt, results.json,
-    summary.md, PNG plots and the trained adapter. `resume` continues from the checkpoint; a
-    finished run (results.json present) is not run again."""
-    if resume and (output / RESULTS).is_file():
-        print(f"{output}: already finished (results.json exists); nothing to do", file=sys.stderr)
-        return RunResult.read(output)
-    run_dir, from_checkpoint = open_run_dir(config, output, resume=resume, overwrite=overwrite)
-    print(f"[{config.schedule.name}] run folder {run_dir}", file=sys.stderr)
-    run = prepare(config, pm=pm)
-    train(run, run_dir, resume=from_checkpoint)
-    result = finish(run, run_dir)
+    The folder gets config.toml, train_log.jsonl, fisher.jsonl, checkpoint.pt, PNG plots,
+    summary.md, the trained adapter and, last, results.json. Everything is checked before anything
+    is written (checkpoint.plan_run, prepare), and the folder is locked while the run works in it.
+    `resume` continues from the checkpoint; a finished run is not run again, but what it misses
+    is written (summary.md and plots from results.json; adapter/ from the final checkpoint)."""
+    output = Path(output)
+    with RunLock(output) as lock:
+        plan = plan_run(config, output, resume, overwrite, finished_outputs(config))
+        if plan.finished and plan.state is None:
+            open_run_dir(config, output, lock, plan, resume=True)
+            written = write_outputs(RunResult.read(output), output, only_missing=True)
+            print(f"{output}: already finished (results.json exists); "
+                  + (f"wrote the missing {', '.join(written)}" if written else "nothing to do"), file=sys.stderr)
+            return RunResult.read(output)
+        run = prepare(config, pm=pm)
+        run_dir = open_run_dir(config, output, lock, plan, resume=resume, overwrite=overwrite)
+        print(f"[{config.schedule.name}] run folder {run_dir}", file=sys.stderr)
+        train(run, run_dir, state=plan.state)
+        result = finish(run, run_dir)
     print((run_dir / SUMMARY).read_text(encoding="utf-8"))
     return result

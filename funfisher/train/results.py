@@ -15,14 +15,13 @@ results.json is `RunResult.to_json()`, key for key (the README lists what outsid
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from ..evaluation import results_table
 from ..runconfig import FisherConfig, RunConfig, from_dict, to_dict
-from ..io.runs import RESULTS, atomic_write_json
+from ..io.runs import RESULTS, RunFileError, atomic_write_json, read_json
 
 
 @dataclass
@@ -54,6 +53,11 @@ class RunResult:
 
     @classmethod
     def from_json(cls, data: dict[str, Any], where: str = RESULTS) -> RunResult:
+        names = [f.name for f in fields(cls)]
+        if not isinstance(data, dict) or sorted(data) != sorted(names):
+            found = sorted(data) if isinstance(data, dict) else type(data).__name__
+            raise RunFileError(f"{where}: not a results.json of this funfisher version (keys {found}, "
+                               f"expected {sorted(names)})")
         return cls(**{**data, "config": from_dict(data["config"], f"{where}: config")})
 
     def write(self, run_dir: Path) -> None:
@@ -62,7 +66,7 @@ class RunResult:
     @classmethod
     def read(cls, run_dir: Path) -> RunResult:
         path = run_dir / RESULTS
-        return cls.from_json(json.loads(path.read_text(encoding="utf-8")), str(path))
+        return cls.from_json(read_json(path), str(path))
 
     def summary(self, plots_note: str | None = None) -> str:
         """summary.md: the setup, the per-language table, the schedule, the notes."""

@@ -30,9 +30,12 @@ import torch
 import torch.nn as nn
 
 from .. import adapters as A
-from ..model.convert import uses_pretrained_pooler
+from ..errors import ModelNotFoundError, UserError
+from ..model.convert import load_strict, read_safetensors, uses_pretrained_pooler
 from ..model.heads import TaskModel
-from ..runconfig import AdapterConfig, RunConfig
+from ..io.adapterhub import CONFIG_NAME, HEAD_CONFIG_NAME, HEAD_WEIGHTS_NAME, WEIGHTS_NAME
+from ..io.runs import atomic_save_safetensors
+from ..runconfig import AdapterConfig, ConfigError, RunConfig
 
 TASK = "task"  # the name of the task adapter inside the model (a role decides what it is, not this name)
 FULL_MODEL_FILE = "model.safetensors"  # full fine-tuning: the whole model, in the weights folder
@@ -54,14 +57,15 @@ def restore(model: TaskModel, folder: Path, config: RunConfig) -> None:
 
 
 def kind_of(config: RunConfig) -> type[TrainableSet]:
+    """The trainable set of `adapters.kind` (runconfig.ADAPTER_KINDS, checked when the config loads)."""
     kinds = {"bottleneck": BottleneckAdapter, "lora": LoRAAdapter, "full": FullFineTuning}
-    if config.adapters.kind not in kinds:
-        raise ValueError(f"adapters.kind must be bottleneck, lora or full, got {config.adapters.kind!r}")
     return kinds[config.adapters.kind]
 
 
 class TrainableSet(ABC):
     """The units of one run's model, how they are released, saved and restored."""
+
+    files: tuple[str, ...] = ()  # what `save` writes into its folder (a finished run's --resume checks them)
 
     def __init__(self, model: TaskModel, units: Units, notes: list[str]):
         self.model = model
@@ -138,7 +142,7 @@ class TaskAdapter(TrainableSet):
         load_language_adapters(enc, ad)
         if ad.language_adapters:
             if ad.source_language not in ad.language_adapters:
-                raise ValueError(f"adapters.language_adapters has no adapter for the source language "
+                raise ConfigError(f"adapters.language_adapters has no adapter for the source language "
                                  f"{ad.source_language!r} (has: {sorted(ad.language_adapters)})")
             A.activate(enc, ad.source_language, TASK)
         else:
@@ -149,6 +153,8 @@ class TaskAdapter(TrainableSet):
 
     def apply(self, trainable: set[int]) -> None:
         A.set_trainable_units(self.model.encoder, TASK, trainable)
+
+    files = (CONFIG_NAME, WEIGHTS_NAME, HEAD_CONFIG_NAME, HEAD_WEIGHTS_NAME)
 
     def save(self, folder: Path, model_name: str) -> None:
         """AdapterHub format: the task adapter and the head."""
@@ -201,21 +207,19 @@ class FullFineTuning(TrainableSet):
             for p in params:
                 p.requires_grad_(unit in trainable)
 
+    files = (FULL_MODEL_FILE,)
+
     def save(self, folder: Path, model_name: str) -> None:
         """The whole model (encoder and head) as one safetensors file, written atomically."""
-        from safetensors.torch import save_file
-
-        folder.mkdir(parents=True, exist_ok=True)
-        state = {k: v.contiguous() for k, v in self.model.state_dict().items()}
-        tmp = folder / f".{FULL_MODEL_FILE}.tmp"
-        save_file(state, str(tmp))
-        tmp.replace(folder / FULL_MODEL_FILE)
+        atomic_save_safetensors(folder / FULL_MODEL_FILE, self.model.state_dict())
 
     @staticmethod
     def restore(model: TaskModel, folder: Path, config: RunConfig) -> None:
-        from safetensors.torch import load_file
-
-        model.load_state_dict(load_file(str(folder / FULL_MODEL_FILE)))
+        """A truncated or corrupt file, or one from another model or head size, is an error naming it."""
+        path = folder / FULL_MODEL_FILE
+        if not path.is_file():
+            raise ModelNotFoundError(f"{path}: no such file (the weights of a full fine-tuning run)")
+        load_strict(model, read_safetensors(path), source=str(path))
 
     @staticmethod
     def evaluation_stack(config: RunConfig) -> tuple[list[str], str | None]:
@@ -224,6 +228,12 @@ class FullFineTuning(TrainableSet):
 
 
 def load_language_adapters(encoder: nn.Module, ad: AdapterConfig) -> None:
-    """The run's MAD-X language adapters (`adapters.language_adapters`: language -> folder or hub id)."""
+    """The run's MAD-X language adapters (`adapters.language_adapters`: language -> folder or hub id).
+    An adapter that cannot be loaded is an error that also names the language it was given for."""
     for lang, source in ad.language_adapters.items():
-        A.load_adapter(encoder, source, name=lang)
+        try:
+            A.load_adapter(encoder, source, name=lang)
+        except UserError as e:  # same type, the key in front: "adapters.language_adapters.de: <why>"
+            if len(e.args) == 1 and isinstance(e.args[0], str):
+                e.args = (f"adapters.language_adapters.{lang}: {e.args[0]}",)
+            raise

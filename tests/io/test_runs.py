@@ -42,7 +42,7 @@ def test_jsonl_drops_a_torn_last_line_but_reports_a_broken_middle_line(tmp_path)
         f.write('{"step": 3, "lo')  # a write cut off by a crash
     assert read_jsonl(log) == [{"step": 1}, {"step": 2}]
     log.write_text('{"step": 1}\n{"st\n{"step": 3}\n')
-    with pytest.raises(ValueError, match=r"train_log.jsonl:2: broken JSON line"):
+    with pytest.raises(ValueError, match=r"train_log.jsonl: line 2: broken JSON line"):
         read_jsonl(log)
     assert read_jsonl(tmp_path / "absent.jsonl") == []
 
@@ -57,3 +57,31 @@ def test_existing_run_folder_is_never_overwritten_silently(tmp_path):
     create_run_dir(run, overwrite=True)
     assert list(run.iterdir()) == []
     assert (tmp_path / "run.old-1" / "results.json").read_text() == "first"  # moved aside, not deleted
+
+
+def test_json_is_strict_both_ways(tmp_path):
+    from funfisher.io.runs import RunFileError, read_json
+
+    with pytest.raises(ValueError, match="Out of range float values are not JSON compliant"):
+        atomic_write_json(tmp_path / "x.json", {"accuracy": float("nan")})
+    assert not (tmp_path / "x.json").exists() and not list(tmp_path.iterdir())  # nothing half-written
+    with pytest.raises(ValueError):
+        append_jsonl(tmp_path / "log.jsonl", {"loss": float("inf")})
+    (tmp_path / "bare.json").write_text('{"accuracy": NaN}')
+    with pytest.raises(RunFileError, match=r"bare.json: broken JSON: NaN is not JSON"):
+        read_json(tmp_path / "bare.json")
+    (tmp_path / "log.jsonl").write_text('{"loss": Infinity}\n{"loss": 1.0}\n')
+    with pytest.raises(RunFileError, match=r"log.jsonl: line 1"):
+        read_jsonl(tmp_path / "log.jsonl")
+
+
+def test_leftovers_of_interrupted_writes_are_found_anywhere_in_the_folder(tmp_path):
+    from funfisher.io.runs import remove_leftovers
+
+    (tmp_path / "adapter").mkdir()
+    stale = [tmp_path / ".checkpoint.pt.k2j3.tmp", tmp_path / "adapter" / ".adapter_config.json.x9.tmp"]
+    for path in stale:
+        path.write_text("half")
+    (tmp_path / "results.json").write_text("{}")
+    assert sorted(remove_leftovers(tmp_path)) == sorted(stale)
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == ["results.json"]
