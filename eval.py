@@ -10,8 +10,12 @@
     # like the official evaluation scripts: SQuAD-format dataset file + {question id: answer text}
     python eval.py score --dataset-file xquad.de.json --predictions preds.json [--normalization mlqa --lang de]
 
+    # a folder of finished runs (a sweep, a --compare folder): tables, paired statistics, figures
+    python eval.py report runs/S [--bootstrap 2000] [--bootstrap-seed 0] [--no-plots]
+
 `run` prints the per-language table with the cross-lingual average (without the source language)
-and writes it as JSON and Markdown next to the run (eval-<dataset>-<split>.json/.md).
+and writes it as JSON and Markdown next to the run (eval-<dataset>-<split>.json/.md). `report`
+writes report.md, report.json and PNG figures into the folder (funfisher/report.py says how).
 """
 from __future__ import annotations
 
@@ -43,11 +47,16 @@ def main(argv: list[str] | None = None) -> int:
         from funfisher.data.score_cli import main as score_main
 
         return score_main(argv)
+    if argv[:1] == ["report"]:
+        from funfisher.report import main as report_main
+
+        return report_main(argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__.split("\n\n", 1)[1])
     sub = parser.add_subparsers(dest="command", required=True)
     run_parser(sub)
     sub.add_parser("score", help="score a predictions file (see: eval.py score --help)")
+    sub.add_parser("report", help="tables, paired statistics and figures of a folder of runs (see: eval.py report --help)")
     args = parser.parse_args(argv)
     from funfisher.errors import UserError
     from funfisher.evaluate_saved import config_from_args, evaluate_saved

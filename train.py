@@ -4,6 +4,9 @@
     python train.py --config configs/demo.toml --compare standard gu fun     # side by side
     python train.py --config configs/cpu/xnli_e5.toml --set train.lr=1e-4 --max-steps 200 --output runs/x
     python train.py --config configs/paper/mbert_xnli.toml --schedule fun --print-config   # resolved config
+    python train.py --config C --compare standard gu fun random --seeds 1 2 3 4 --output runs/S   # a sweep
+    python train.py --config C --compare gu fun --train-sizes 1000 5000 --seeds 1 2 --jobs 2 --output runs/S
+    python train.py --config C --compare random --orders 5 --output runs/S     # 5 seeded permutations
 
 A config's `[schedules.<name>]` sections (the paper's per-schedule settings, Tables 3, 4, 15) apply
 to the run of that schedule, in single runs and in --compare alike; --set overrides them.
@@ -11,6 +14,12 @@ to the run of that schedule, in single runs and in --compare alike; --set overri
 Writes runs/<name>/ (or --output): config.toml, train_log.jsonl, checkpoint.pt, results.json
 (schedule, tr(F) estimates, per-language metrics, cross-lingual average), summary.md, fisher.png,
 schedule.png and the trained adapter in AdapterHub format. A killed run continues with --resume.
+
+Sweeps (--seeds, --train-sizes, --orders; funfisher/train/sweep.py): one run folder per cell,
+runs/S/<schedule>/[n<size>/][order<i>/][seed<k>/], and runs/S/sweep.json (the grid, each cell's
+folder, status and cost). --resume continues a stopped sweep cell by cell (finished cells are not
+touched); --jobs N runs N cells at a time, each with train.threads // N threads (recorded in its
+config: resume with the same --jobs). A size's settings come from [train_sizes.<n>] sections.
 """
 from __future__ import annotations
 
@@ -23,15 +32,32 @@ from funfisher.runconfig import load_config
 from funfisher.schedules import SCHEDULES
 
 
+class Parser(argparse.ArgumentParser):
+    """A bad option is one `error:` line and exit code 2, like every other user error."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see python train.py --help)\n")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog=__doc__.split("\n\n", 1)[1])
+    p = Parser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+               epilog=__doc__.split("\n\n", 1)[1])
     p.add_argument("--config", type=Path, help="TOML run configuration (configs/*.toml); default: built-in defaults")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set train.lr=1e-4 (repeatable)")
     p.add_argument("--schedule", choices=sorted(SCHEDULES), help="unfreezing schedule (= --set schedule.name=NAME)")
     p.add_argument("--compare", nargs="+", choices=sorted(SCHEDULES), metavar="NAME",
                    help="run several schedules one after the other and print them side by side")
+    p.add_argument("--seeds", nargs="+", type=int, metavar="K",
+                   help="a sweep: one run per seed (config.seed = K) and schedule, in runs/S/<schedule>/seed<K>/")
+    p.add_argument("--train-sizes", nargs="+", type=int, metavar="N",
+                   help="a sweep over training-set sizes (task.train.n = N, with the config's [train_sizes.<N>] "
+                        "sections), in runs/S/<schedule>/n<N>/...")
+    p.add_argument("--orders", type=int, metavar="N",
+                   help="a sweep: N seeded permutations of the random schedule (schedule.seed = 1..N), "
+                        "in runs/S/random/order<i>/...")
+    p.add_argument("--jobs", type=int, metavar="N",
+                   help="a sweep: run N cells at a time in worker processes, each with train.threads // N threads")
     p.add_argument("--max-steps", type=int, help="= --set train.max_steps=N")
     p.add_argument("--seed", type=int, help="= --set seed=S")
     p.add_argument("--output", type=Path, help="run folder (default runs/<name>[/<schedule>])")
@@ -51,6 +77,12 @@ def main(argv: list[str] | None = None) -> int:
         overrides.append(f"train.max_steps={args.max_steps}")
     if args.seed is not None:
         overrides.append(f"seed={args.seed}")
+    if args.seeds is not None or args.train_sizes is not None or args.orders is not None:
+        return sweep(args, overrides)
+    if args.jobs is not None:
+        print("error: --jobs runs the cells of a sweep in parallel: give --seeds, --train-sizes or --orders "
+              "(see python train.py --help)", file=sys.stderr)
+        return 2
     # One resolved configuration per schedule: each gets its own [schedules.<name>] section.
     names = args.compare or [None]
     try:
@@ -66,12 +98,31 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def print_configs(configs: dict, compare: bool) -> None:
+def sweep(args: argparse.Namespace, overrides: list[str]) -> int:
+    """A grid of runs, one folder per cell (funfisher/train/sweep.py)."""
+    from funfisher.train.sweep import plan_grid, run_sweep
+
+    try:
+        grid = plan_grid(args.config, overrides, schedules=args.compare, seeds=args.seeds,
+                         train_sizes=args.train_sizes, orders=args.orders, jobs=1 if args.jobs is None else args.jobs)
+        if args.print_config:
+            for note in grid.notes:
+                print(note, file=sys.stderr)
+            print_configs({cell.folder: cell.config for cell in grid.cells}, compare=True, what="cell")
+            return 0
+        run_sweep(grid, args.output or Path("runs") / grid.name, resume=args.resume, overwrite=args.overwrite)
+    except UserError as e:  # a bad option, config or folder, or failed cells: one line, exit code 2
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def print_configs(configs: dict, compare: bool, what: str = "schedule") -> None:
     from funfisher.runconfig import to_dict, to_toml
 
     for name, config in configs.items():
         if compare:
-            print(f"# --- schedule {name} ---")
+            print(f"# --- {what} {name} ---")
         print(to_toml(to_dict(config)), end="")
 
 

@@ -1,7 +1,7 @@
 """`eval.py run`: rebuild a trained model from a run folder or an adapter folder and evaluate it zero-shot.
 
     config, weights = config_from_args(args)    # the RunConfig to evaluate under, and the weights folder
-    evaluate_saved(config, weights, ...)        # eval-<dataset>-<split>.json / .md
+    evaluate_saved(config, weights, ...)        # eval-<dataset>-<split>.json / .md, predictions/eval/*.jsonl
 
 A run folder's config.toml is the configuration (the command line overrides single values); a
 bare adapter folder starts from the defaults with seed 0, and from its dataset's own defaults
@@ -21,7 +21,7 @@ from .errors import ModelNotFoundError, UserError
 from .evaluation import average_coverage, cross_lingual_average, evaluate_zero_shot, results_table
 from .model import load_pretrained
 from .runconfig import ModelConfig, RunConfig, load_config
-from .io.runs import CONFIG, WEIGHTS, atomic_write_json, atomic_write_text
+from .io.runs import CONFIG, EVAL_PREDICTIONS, WEIGHTS, atomic_write_json, atomic_write_text
 from .tasks import get_task
 from .train.trainable import kind_of, restore
 
@@ -80,14 +80,16 @@ def config_from_args(args: argparse.Namespace) -> tuple[RunConfig, Path]:
 def evaluate_saved(config: RunConfig, weights: Path, *, evaluated: Path, output: Path, n: int | None = None,
                    batch_size: int = 64) -> dict[str, Any]:
     """Build `config`'s model, put the learned weights from `weights` on it, evaluate zero-shot on
-    `config.task.evaluate`, and write eval-<dataset>-<split>.json/.md to `output`."""
+    `config.task.evaluate`, and write eval-<dataset>-<split>.json/.md to `output`, with the
+    per-example predictions in output/predictions/eval/<dataset>-<split>-<lang>.jsonl (not in
+    output/predictions/ itself: those are a run's own, the records of its results.json)."""
     pm = load_pretrained(config.model.name, arch=config.model.arch)
     task = get_task(config.task.kind)
     model = pm.task_model(task.kind, num_labels=task.num_labels(config.task.num_labels))
     restore(model, weights, config)
     language_adapters, task_adapter = kind_of(config).evaluation_stack(config)
     metrics = evaluate_zero_shot(model, pm.tokenizer, config, language_adapters, task_adapter,
-                                 batch_size=batch_size, n=n)
+                                 batch_size=batch_size, n=n, predictions_dir=output / EVAL_PREDICTIONS)
     source, dataset, split = config.adapters.source_language, config.task.evaluate.dataset, config.task.evaluate.split
     result = {"evaluated": str(evaluated), "model": pm.source, "dataset": dataset, "split": split,
               "n_per_language": n, "metrics": metrics,
@@ -98,5 +100,6 @@ def evaluate_saved(config: RunConfig, weights: Path, *, evaluated: Path, output:
     atomic_write_json(output / f"{stem}.json", result)
     atomic_write_text(output / f"{stem}.md", f"# {evaluated}: {dataset} {split}\n\n{table}\n")
     print(table)
-    print(f"\nwritten: {output / (stem + '.json')}, {output / (stem + '.md')}", file=sys.stderr)
+    print(f"\nwritten: {output / (stem + '.json')}, {output / (stem + '.md')}, predictions in {output / EVAL_PREDICTIONS}",
+          file=sys.stderr)
     return result

@@ -7,17 +7,25 @@ Zero-shot cross-lingual evaluation (paper section 4): for each target language t
 adapter and head run under that language's MAD-X adapter, Stack(lang_tgt, task). A language without
 an adapter is reported as skipped, never silently run under the source language's adapter; a model
 without language adapters (the offline e5) runs the task adapter alone, and the result says so.
+
+Every evaluation can keep its per-example predictions (`predictions_path`: one JSON line per
+example, `{"id", "prediction", "gold"}`, see `funfisher.data.score_cli`): the metrics are computed
+from exactly these records, so `eval.py score --predictions FILE` re-scores a file to the same
+numbers without the model.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 from tokenizers import Tokenizer
 
 from . import data as D
+from .data.score_cli import score_predictions
 from .model.heads import TaskModel
 from .io.progress import Progress
+from .io.runs import atomic_write_jsonl
 from .runconfig import RunConfig
 from .tasks import ZH_MIXED, ZH_MIXED_LABEL, Predictions, Task, get_task
 
@@ -50,30 +58,55 @@ def predict(model: TaskModel, features: Sequence, pad_id: int, batch_size: int =
     return task.predictions(rows)
 
 
-def evaluate_examples(model: TaskModel, tokenizer: Tokenizer, examples: Sequence, dataset: str, lang: str,
-                      max_length: int, doc_stride: int = 128, batch_size: int = 64, desc: str | None = None,
-                      features: Sequence | None = None) -> dict[str, Any]:
-    """Metrics of `model` on `examples` of `dataset` in language `lang` (encoded unless `features` are given)."""
+def predictions_path(folder: str | Path, dataset: str, split: str, lang: str) -> Path:
+    """Where the per-example predictions of `dataset`/`split` in `lang` go in `folder`."""
+    return Path(folder) / f"{dataset}-{split}-{lang}.jsonl"
+
+
+def predict_records(model: TaskModel, tokenizer: Tokenizer, examples: Sequence, max_length: int,
+                    doc_stride: int = 128, batch_size: int = 64, desc: str | None = None,
+                    features: Sequence | None = None) -> list[dict]:
+    """`model`'s prediction record of each example, in example order (`Task.prediction_records`;
+    the examples are encoded unless their `features` are given)."""
     task = get_task(model.kind)
     if features is None:
         features = task.encode(tokenizer, examples, max_length, doc_stride)
     preds = predict(model, features, D.pad_id_of(tokenizer), batch_size, desc)
-    return task.score(D.DATASETS[dataset].metric, examples, features, preds, lang)
+    return task.prediction_records(examples, features, preds)
+
+
+def evaluate_examples(model: TaskModel, tokenizer: Tokenizer, examples: Sequence, dataset: str, lang: str,
+                      max_length: int, doc_stride: int = 128, batch_size: int = 64, desc: str | None = None,
+                      features: Sequence | None = None, predictions_file: Path | None = None) -> dict[str, Any]:
+    """Metrics of `model` on `examples` of `dataset` in language `lang` (encoded unless `features`
+    are given): its prediction records, scored. `predictions_file`: the records are written there too."""
+    records = predict_records(model, tokenizer, examples, max_length, doc_stride, batch_size, desc, features)
+    metrics = score_predictions(records, D.DATASETS[dataset].metric, lang)
+    if predictions_file is not None:
+        atomic_write_jsonl(predictions_file, records)
+    return metrics
 
 
 def zero_shot(model: TaskModel, tokenizer: Tokenizer, dataset: str, split: str, languages: Sequence[str],
               language_adapters: Sequence[str] = (), task_adapter: str | None = "task", data_dir: str | None = None,
               max_length: int = 128, doc_stride: int = 128, batch_size: int = 64, n: int | None = None,
-              seed: int = 0) -> dict[str, dict[str, Any]]:
+              seed: int = 0, predictions_dir: str | Path | None = None) -> dict[str, dict[str, Any]]:
     """Zero-shot cross-lingual evaluation (paper section 4), one entry per target language.
 
     With language adapters (MAD-X): each language runs under Stack(lang, task); a language with no
     adapter gets {"skipped": reason}. Without any (`language_adapters` empty): the task adapter
     runs alone for every language, and each entry says so under "setup". `n` limits the examples
     per language (a seeded subsample, the same rows in every language for parallel datasets).
+    `predictions_dir`: each evaluated language's prediction records (of the evaluated, subsampled
+    examples) go to `predictions_path(predictions_dir, dataset, split, lang)`; that folder's files
+    of `dataset`/`split` are replaced, so a skipped language has none, not an earlier one.
     """
     from .adapters import activate, active_adapters
 
+    if predictions_dir is not None:  # an earlier evaluation's files of this dataset and split
+        pattern = predictions_path(predictions_dir, dataset, split, "*")
+        for old in pattern.parent.glob(pattern.name):
+            old.unlink()
     results: dict[str, dict[str, Any]] = {}
     before = active_adapters(model.encoder)
     try:
@@ -90,8 +123,10 @@ def zero_shot(model: TaskModel, tokenizer: Tokenizer, dataset: str, split: str, 
             examples = D.load_dataset(dataset, split, lang=lang, data_dir=data_dir)
             if n is not None and n < len(examples):
                 examples = D.subsample(examples, n, seed)
-            metrics = evaluate_examples(model, tokenizer, examples, dataset, lang, max_length, doc_stride,
-                                        batch_size, desc=f"eval {dataset}/{split}/{lang}")
+            metrics = evaluate_examples(
+                model, tokenizer, examples, dataset, lang, max_length, doc_stride, batch_size,
+                desc=f"eval {dataset}/{split}/{lang}",
+                predictions_file=None if predictions_dir is None else predictions_path(predictions_dir, dataset, split, lang))
             results[lang] = {**metrics, "setup": setup}
     finally:
         if task_adapter is not None:
@@ -100,15 +135,17 @@ def zero_shot(model: TaskModel, tokenizer: Tokenizer, dataset: str, split: str, 
 
 
 def evaluate_zero_shot(model: TaskModel, tokenizer: Tokenizer, config: RunConfig, language_adapters: Sequence[str],
-                       task_adapter: str | None, *, batch_size: int = 64, n: int | None = None) -> dict[str, dict[str, Any]]:
+                       task_adapter: str | None, *, batch_size: int = 64, n: int | None = None,
+                       predictions_dir: str | Path | None = None) -> dict[str, dict[str, Any]]:
     """`zero_shot` on a run configuration's evaluation data (`task.evaluate`: dataset, split,
     languages), with its data folder, lengths and seed. Which adapters run is the caller's (the
-    trainable set's `evaluation_stack`); `n` limits the examples per language."""
+    trainable set's `evaluation_stack`); `n` limits the examples per language; `predictions_dir`
+    keeps the per-example predictions."""
     task, evaluate = config.task, config.task.evaluate
     return zero_shot(model, tokenizer, evaluate.dataset, evaluate.split, evaluate.languages,
                      language_adapters=language_adapters, task_adapter=task_adapter, data_dir=task.data_dir,
                      max_length=task.max_length, doc_stride=task.doc_stride, batch_size=batch_size, n=n,
-                     seed=config.seed)
+                     seed=config.seed, predictions_dir=predictions_dir)
 
 
 def cross_lingual_average(results: dict[str, dict[str, Any]], source_language: str = "en",

@@ -14,6 +14,22 @@ COPA and XLM-R SQuAD the epochs and learning rate of the scheduled runs). A file
 with tables `train`, `schedule` and `fisher` that override the file's own values for that
 schedule. Precedence, lowest to highest: defaults < the file < `[schedules.<name>]` < `--set`.
 
+Per-size sections. The reduced-data runs (Table 4, Appendix G.3) tune k per training-set size, so
+one file may hold every size (`load_config(path, overrides, train_size=N)`, train.py --train-sizes):
+
+    [train_sizes.1000]                  # applied when the run trains on 1000 examples
+    schedule = {k = 1}
+    [train_sizes.1000.schedules.fun]    # ... and its schedule is fun
+    schedule = {k = 10}
+
+A `[train_sizes.<n>]` section holds tables `train`, `schedule`, `fisher` (as a schedule section)
+and `[train_sizes.<n>.schedules.<name>]` sections. With `train_size=N` the run's task.train.n is N
+and, lowest to highest: defaults < the file < `[schedules.<name>]` < `[train_sizes.<N>]` <
+`[train_sizes.<N>.schedules.<name>]` < `--set`. Without `train_size` the sections are not applied
+(the file's own values and task.train.n). A size the file has no section for is allowed: it gets
+the file's values (and task.train.n = N), exactly as a file without train_sizes sections would;
+train.py --train-sizes says so in a note on stderr.
+
 Checks. A configuration is checked whole when it is loaded (`load_config`, `from_dict`), before any
 work starts: each value's type (`_coerce`), its range or choices (`RULES`, one line per key), and
 the rules that tie keys together (`_check_together`: the datasets against task.kind, their splits
@@ -26,11 +42,12 @@ section, or --set), the key, the value and what is allowed:
 
 Every `[schedules.<name>]` section is checked in its own schedule's configuration (defaults < file <
 section < --set), used or not, so a bad value or a typo in `[schedules.fun]` fails a
-`--schedule gu` run too. Only the schedule options (seed, order, units, m, first) depend on which
-schedule runs: they are checked in full for the run's schedule, and in another schedule's section
-only where that section sets them. What needs the model or the machine (unit ids against the
-number of layers, whether a device exists, model and data files) is checked when the run starts
-(`schedules.make_schedule`, `train.recipe`).
+`--schedule gu` run too; likewise every `[train_sizes.<n>]` section, at its size, for the run's
+schedule and for every schedule with a section (its own or the file's). Only the schedule options
+(seed, order, units, m, first) depend on which schedule runs: they are checked in full for the
+run's schedule, and in another schedule's section only where that section sets them. What needs
+the model or the machine (unit ids against the number of layers, whether a device exists, model
+and data files) is checked when the run starts (`schedules.make_schedule`, `train.recipe`).
 """
 from __future__ import annotations
 
@@ -155,6 +172,8 @@ class ConfigError(UserError, ValueError):
 
 #: The tables a `[schedules.<name>]` section may override.
 SECTION_TABLES = ("train", "schedule", "fisher")
+#: A `[train_sizes.<n>]` section's name: a training-set size (task.train.n), e.g. 1000.
+TRAIN_SIZE = re.compile(r"[1-9][0-9]*")
 #: The schedule options: what `train.recipe` passes to `schedules.make_schedule` besides name and k.
 SCHEDULE_OPTIONS = tuple(f.name for f in dataclasses.fields(ScheduleConfig) if f.name not in ("name", "k"))
 
@@ -418,15 +437,16 @@ def _optional(cls: type, name: str) -> bool:
 # Where each value was set
 # ================================================================================================
 class _Layer(NamedTuple):
-    """One source of values: the file, one of its [schedules.<name>] sections, --set, a dict."""
+    """One source of values: the file, one of its [schedules.<name>] or [train_sizes.<n>...]
+    sections, a train size, --set, a dict."""
 
     name: str  # the file's name, "--set", or what from_dict was told
     table: tuple[str, ...] | None = None  # where its keys are in the file's text (None: not in the file)
-    section: str | None = None  # the [schedules.<name>] section
+    section: str | None = None  # the section's header, e.g. "schedules.gu" or "train_sizes.1000.schedules.fun"
 
     def label(self, line: int | None = None) -> str:
         text = self.name + (f" line {line}" if line else "")
-        return f"{text}: [schedules.{self.section}]" if self.section else text
+        return f"{text}: [{self.section}]" if self.section else text
 
 
 SET = _Layer("--set")
@@ -586,9 +606,11 @@ def _coerce(hint, value: Any, key: str, source: Callable[[str], str]) -> Any:
     return value
 
 
-def load_config(path: str | Path | None, overrides: list[str] = ()) -> RunConfig:
+def load_config(path: str | Path | None, overrides: list[str] = (), train_size: int | None = None) -> RunConfig:
     """Read a TOML config (or start from the defaults), apply the `[schedules.<name>]` section of
-    the run's schedule, then the `key=value` overrides (module docstring: precedence, checks)."""
+    the run's schedule, then the `key=value` overrides (module docstring: precedence, checks).
+    `train_size`: train on that many examples (task.train.n), with the file's `[train_sizes.<n>]`
+    sections for that size (module docstring: a size without a section gets the file's values)."""
     tree: dict = {}
     text, base = "", "defaults"
     if path is not None:
@@ -599,34 +621,80 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> RunConfig
         except (tomllib.TOMLDecodeError, RecursionError) as e:
             raise ConfigError(f"{path}: not valid TOML: {e}") from e
     sections = _check_sections(tree.pop("schedules", {}), base, text)
+    sizes = _check_sizes(tree.pop("train_sizes", {}), base, text)
+    if train_size is not None and (isinstance(train_size, bool) or not isinstance(train_size, int) or train_size < 1):
+        raise ConfigError(f"train size {train_size!r}: must be a whole number of training examples >= 1 (task.train.n)")
     parsed = [parse_override(item) for item in overrides]
     for keys, _ in parsed:
         if keys[0] == "schedules":
             instead = ".".join(keys[2:]) or "train.lr"
             raise ConfigError(f"--set {'.'.join(keys)}: --set cannot change a [schedules.<name>] section; "
                               f"set the key itself (--set {instead}=...): it applies to the run")
+        if keys[0] == "train_sizes":
+            instead = ".".join(keys[4:] if keys[2:3] == ["schedules"] else keys[2:]) or "train.lr"
+            raise ConfigError(f"--set {'.'.join(keys)}: --set cannot change a [train_sizes.<n>] section; "
+                              f"set the key itself (--set {instead}=...): it applies to the run")
     with_overrides = copy.deepcopy(tree)
     for keys, value in parsed:
         _set(with_overrides, keys, value)
     schedule = with_overrides.get("schedule", {})
     name = schedule.get("name", ScheduleConfig.name) if isinstance(schedule, dict) else None
-    config = _resolve(tree, sections, parsed, name, base, text)
-    for other in sections:  # the other schedules' sections: each checked in its own configuration
-        if other != name:
-            _resolve(tree, sections, parsed, other, base, text, own_schedule=False)
+    config = _resolve(tree, sections, sizes, parsed, name, train_size, base, text)
+    # Every other section, each in its own configuration: the other schedules' sections at the
+    # run's size, then every configured size (and the file without one) for the run's schedule and
+    # every schedule with a section there.
+    def schedules_at(size: int | None) -> list[str]:
+        return [*sections, *sizes.get(size, {}).get("schedules", {})]
+
+    combos = [(train_size, other) for other in schedules_at(train_size)]
+    own = [name] if isinstance(name, str) else []  # (a name that is not a string failed above)
+    combos += [(size, other) for size in [None, *sizes] for other in [*own, *schedules_at(size)]]
+    for size, other in dict.fromkeys(combos):
+        if (size, other) != (train_size, name):
+            _resolve(tree, sections, sizes, parsed, other, size, base, text, own_schedule=other == name)
     return config
 
 
-def _resolve(tree: dict, sections: dict, parsed: list, name: Any, base: str, text: str,
-             own_schedule: bool = True) -> RunConfig:
-    """defaults < file < [schedules.<name>] < --set, built and checked. `own_schedule` False: the
-    configuration of another schedule than the run's, schedule.name set to it (module docstring)."""
+def train_sizes_of(path: str | Path) -> list[int]:
+    """The sizes a config file has `[train_sizes.<n>]` sections for, in file order (checked as
+    `load_config` checks them)."""
+    path = Path(path)
+    text = _read(path)
+    try:
+        tree = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, RecursionError) as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from e
+    return list(_check_sizes(tree.get("train_sizes", {}), str(path), text))
+
+
+def _resolve(tree: dict, sections: dict, sizes: dict, parsed: list, name: Any, size: int | None, base: str,
+             text: str, own_schedule: bool = True) -> RunConfig:
+    """defaults < file < [schedules.<name>] < [train_sizes.<size>] < [train_sizes.<size>.schedules.<name>]
+    < --set, built and checked. `own_schedule` False: the configuration of another schedule than
+    the run's, schedule.name set to it (module docstring)."""
     sources = _Sources(base, text)
     sources.merge(tree, _Layer(base, ()))
-    section = sections.get(name, {}) if isinstance(name, str) else {}
-    own_layer = _Layer(base, ("schedules", name), name)  # the section's values
-    sources.merge(section, own_layer)
-    merged = _merge(tree, section)
+    named = isinstance(name, str)
+    own_layer = _Layer(base, ("schedules", name), f"schedules.{name}")  # the section's values
+    layers = [(sections.get(name, {}) if named else {}, own_layer)]
+    schedule_layers = [own_layer]  # the layers that hold options for this schedule only
+    if size is not None:
+        n = {"task": {"train": {"n": size}}}
+        if size not in sizes:
+            layers.append((n, _Layer(f"train_size={size}")))
+        else:
+            size_layer = _Layer(base, ("train_sizes", str(size)), f"train_sizes.{size}")
+            section = {table: values for table, values in sizes[size].items() if table != "schedules"}
+            layers += [(n, size_layer), (section, size_layer)]
+            if named:
+                size_own = _Layer(base, ("train_sizes", str(size), "schedules", name),
+                                  f"train_sizes.{size}.schedules.{name}")
+                layers.append((sizes[size].get("schedules", {}).get(name, {}), size_own))
+                schedule_layers.append(size_own)
+    merged = tree
+    for values, layer in layers:
+        sources.merge(values, layer)
+        merged = _merge(merged, values)  # a copy: --set below never changes `tree`
     for keys, value in parsed:
         _set(merged, keys, value)
         sources.set(tuple(keys), value, SET)
@@ -634,7 +702,7 @@ def _resolve(tree: dict, sections: dict, parsed: list, name: Any, base: str, tex
         _set(merged, ["schedule", "name"], name)
         sources.set(("schedule", "name"), name, own_layer)
     config = _build(RunConfig, merged, sources)
-    set_here = {option for option in SCHEDULE_OPTIONS if sources.layer(f"schedule.{option}") == own_layer}
+    set_here = {option for option in SCHEDULE_OPTIONS if sources.layer(f"schedule.{option}") in schedule_layers}
     _check(config, sources, None if own_schedule else set_here)
     return config
 
@@ -657,14 +725,16 @@ def _read(path: Path) -> str:
                           f"a TOML file must be UTF-8") from e
 
 
-def _check_sections(sections: Any, where: str, text: str = "") -> dict[str, dict]:
-    """`[schedules.<name>]` tables: known schedule names, only train/schedule/fisher inside. Their
-    values are checked in each schedule's configuration (`_resolve`)."""
+def _check_sections(sections: Any, where: str, text: str = "", prefix: tuple[str, ...] = ()) -> dict[str, dict]:
+    """`[schedules.<name>]` tables (below `prefix`, e.g. [train_sizes.1000.schedules.<name>]):
+    known schedule names, only train/schedule/fisher inside. Their values are checked in each
+    schedule's configuration (`_resolve`)."""
+    header = ".".join((*prefix, "schedules"))
     if not isinstance(sections, dict):
-        raise ConfigError(f"{where}: 'schedules' must hold tables [schedules.<name>], got {_show(sections)}")
+        raise ConfigError(f"{where}: '{header}' must hold tables [{header}.<name>], got {_show(sections)}")
     for name, section in sections.items():
-        line = _line_of(text, ("schedules", name))
-        at = f"{where}{f' line {line}' if line else ''}: [schedules.{name}]"
+        line = _line_of(text, (*prefix, "schedules", name))
+        at = f"{where}{f' line {line}' if line else ''}: [{header}.{name}]"
         if name not in SCHEDULES:
             close = difflib.get_close_matches(name, SCHEDULES, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else f" (schedules: {', '.join(SCHEDULES)})"
@@ -679,6 +749,37 @@ def _check_sections(sections: Any, where: str, text: str = "") -> dict[str, dict
         if "name" in section.get("schedule", {}):
             raise ConfigError(f"{at}: schedule.name is the section's own name; remove it")
     return sections
+
+
+def _check_sizes(sizes: Any, where: str, text: str = "") -> dict[int, dict]:
+    """`[train_sizes.<n>]` tables: n a whole number >= 1; only train/schedule/fisher and
+    [train_sizes.<n>.schedules.<name>] sections inside (`_check_sections`). Returns {n: section};
+    the values are checked in each size's configurations (`load_config`)."""
+    if not isinstance(sizes, dict):
+        raise ConfigError(f"{where}: 'train_sizes' must hold tables [train_sizes.<n>], got {_show(sizes)}")
+    checked = {}
+    for key, section in sizes.items():
+        line = _line_of(text, ("train_sizes", key))
+        at = f"{where}{f' line {line}' if line else ''}: [train_sizes.{key}]"
+        if not TRAIN_SIZE.fullmatch(key):
+            raise ConfigError(f"{at}: a train size must be a whole number of training examples >= 1 "
+                              f"(task.train.n), written without leading zeros, e.g. [train_sizes.1000]")
+        if not isinstance(section, dict):
+            raise ConfigError(f"{at}: expected a table, got {_show(section)}")
+        for table, values in section.items():
+            if table == "schedules":
+                _check_sections(values, where, text, prefix=("train_sizes", key))
+            elif table not in SECTION_TABLES:
+                why = " (task.train.n is the size itself)" if table == "task" else ""
+                raise ConfigError(f"{at}: a train-size section may set {', '.join(SECTION_TABLES)} and "
+                                  f"[train_sizes.{key}.schedules.<name>] sections, not {table!r}{why}")
+            elif not isinstance(values, dict):
+                raise ConfigError(f"{at}.{table}: expected a table, got {_show(values)}")
+        if isinstance(section.get("schedule"), dict) and "name" in section["schedule"]:
+            raise ConfigError(f"{at}: schedule.name cannot be set per train size (the schedule comes from "
+                              f"schedule.name, --schedule or --compare); remove it")
+        checked[int(key)] = section
+    return checked
 
 
 def _merge(base: dict, top: dict) -> dict:

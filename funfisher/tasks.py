@@ -19,13 +19,16 @@ kind string:
     logp = task.log_likelihood(outputs, labels)                         # tr(F), paper Eq. 1
     rows = task.predict(outputs, batch_features)                        # per batch, then:
     preds = task.predictions(rows_of_all_features)
-    metrics = task.score(metric, examples, features, preds, lang)       # one language
+    records = task.prediction_records(examples, features, preds)        # one per example, as saved
+    metrics = task.score(metric, examples, features, preds, lang)       # one language: the records scored
     value = task.primary_metric(metrics)                                # model selection, tables
 
 `Task` holds what classification and multiple choice share (one categorical label per example,
 a softmax over the last dimension of the outputs); `QuestionAnswering` overrides what two
-positions per example change. Which label y enters tr(F) (sampled, argmax, gold) is
-`funfisher.fisher.labels`; these objects only say how a kind's outputs and labels look.
+positions per example change. Every score is `score_predictions` (funfisher.data.score_cli) of
+the per-example `prediction_records`, the very records a run folder saves: re-scoring a saved
+predictions file gives the metrics of results.json exactly. Which label y enters tr(F) (sampled,
+argmax, gold) is `funfisher.fisher.labels`; these objects only say how a kind's outputs and labels look.
 """
 from __future__ import annotations
 
@@ -38,6 +41,7 @@ import torch.nn.functional as F
 from tokenizers import Tokenizer
 
 from . import data as D
+from .data.score_cli import ZH_MIXED, score_predictions
 
 #: What a `TaskModel` returns: logits [B, C] (or [B, n_choices]), or (start, end) [B, T] each.
 Outputs = Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]
@@ -45,7 +49,7 @@ Outputs = Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]
 #: The keyword arguments of `TaskModel.forward`, the same for every kind.
 INPUT_KEYS = ("input_ids", "attention_mask", "token_type_ids")
 
-ZH_MIXED = "zh_mixed_segmentation"  # the extra, labelled entry of SQuAD-scored Chinese results
+# ZH_MIXED (from score_cli, where it is scored): the key of the extra entry of SQuAD-scored Chinese results
 ZH_MIXED_LABEL = "zh (mixed segmentation, as the released code; not in the average)"
 
 
@@ -145,10 +149,18 @@ class Task:
         """All features' `predict` rows, in feature order -> Predictions."""
         return Predictions(labels=list(rows))
 
+    def prediction_records(self, examples: Sequence, features: Sequence, preds: Predictions) -> list[dict]:
+        """One record per example, in example order: {"id", "prediction", "gold"}, what the saved
+        predictions files hold and `score_predictions` scores. Here (one feature per example) the
+        label index predicted and the gold one (None if unlabelled)."""
+        return [{"id": e.id, "prediction": int(label), "gold": e.label}
+                for e, label in zip(examples, preds.labels, strict=True)]
+
     def score(self, metric: str, examples: Sequence, features: Sequence, preds: Predictions,
               lang: str) -> dict[str, Any]:
-        """Metrics for one language (`metric` is `DatasetSpec.metric`)."""
-        return {"accuracy": D.accuracy(preds.labels, [e.label for e in examples]), "total": len(examples)}
+        """Metrics for one language (`metric` is `DatasetSpec.metric`): the `prediction_records`
+        scored by `score_predictions`, exactly what re-scoring their saved file gives."""
+        return score_predictions(self.prediction_records(examples, features, preds), metric, lang)
 
     def primary_metric(self, metrics: Mapping[str, Any]) -> float:
         """The number model selection, averages and comparison tables use."""
@@ -241,27 +253,13 @@ class QuestionAnswering(Task):
     def predictions(self, rows: Sequence) -> Predictions:
         return Predictions(start_logits=[start for start, _ in rows], end_logits=[end for _, end in rows])
 
-    def score(self, metric: str, examples: Sequence, features: Sequence, preds: Predictions,
-              lang: str) -> dict[str, Any]:
-        """EM/F1 of the best spans, labelled with the normalization used (see `score_answers`)."""
+    def prediction_records(self, examples: Sequence, features: Sequence, preds: Predictions) -> list[dict]:
+        """Per question: the text of its best span over all its windows (`postprocess_qa`), the text
+        the metric scores, and its gold answer texts. `score` then gives EM/F1 labelled with the
+        normalization used: MLQA's script for MLQA, SQuAD v1.1 for XQuAD and SQuAD, and for XQuAD
+        zh also the released code's mixed segmentation (see `score_predictions`)."""
         answers = D.postprocess_qa(examples, features, preds.start_logits, preds.end_logits)
-        return self.score_answers(metric, D.gold_answers(examples), answers, lang)
-
-    def score_answers(self, metric: str, gold: dict[str, list[str]], answers: dict[str, str],
-                      lang: str) -> dict[str, Any]:
-        """EM/F1 of predicted answer texts for one language, labelled with the normalization used.
-
-        MLQA: the official MLQA script's normalization for `lang`. SQuAD-scored datasets (XQuAD,
-        SQuAD): SQuAD v1.1, the official XTREME choice, as the primary numbers; for zh also
-        `"zh_mixed_segmentation"`: {exact_match, f1, normalization: "mixed-zh"}, the scoring of the
-        authors' released code (what the paper's zh columns report). It never enters averages."""
-        if metric == "mlqa":
-            return D.qa_scores(gold, answers, normalization="mlqa", lang=lang)
-        result = D.qa_scores(gold, answers, normalization="squad")
-        if lang == "zh":
-            mixed = D.qa_scores(gold, answers, normalization="mixed-zh")
-            result[ZH_MIXED] = {k: mixed[k] for k in ("exact_match", "f1", "normalization")}
-        return result
+        return [{"id": e.id, "prediction": answers[e.id], "gold": [text for text, _ in e.answers]} for e in examples]
 
 
 TASKS: dict[str, Task] = {task.kind: task for task in (Classification(), MultipleChoice(), QuestionAnswering())}

@@ -34,6 +34,11 @@ CHECKPOINT = "checkpoint.pt"  # everything needed to continue exactly (funfisher
 RESULTS = "results.json"  # what the run found (funfisher/train/results.py: RunResult)
 SUMMARY = "summary.md"  # the same, for a human
 WEIGHTS = "adapter"  # the learned weights (funfisher/train/trainable.py: AdapterHub format, or the whole model)
+# Per-example predictions, one JSON line per example {"id", "prediction", "gold"} (funfisher/data/score_cli.py),
+# in <dataset>-<split>-<lang>.jsonl files (funfisher/evaluation.py: predictions_path):
+PREDICTIONS = "predictions"  # the run's zero-shot evaluation (results.json's metrics)
+VALIDATION_PREDICTIONS = "predictions/validation"  # the validation the run keeps (the best; records add "step")
+EVAL_PREDICTIONS = "predictions/eval"  # `eval.py run` (its eval-<dataset>-<split>.json's metrics)
 LOCK = ".lock"  # held (flock) by the process working in the folder; says which process that is
 # Fault injection for the kill tests (tests/test_kill.py): FUNFISHER_TEST_PAUSE_WRITE=checkpoint.pt:3
 # makes the 3rd atomic write of checkpoint.pt stop halfway (the temporary file written, not yet

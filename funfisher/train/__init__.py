@@ -12,14 +12,17 @@ The rooms:
 - checkpoint.py  save, load, resume; the run folder's config.toml
 - results.py     `RunResult`: results.json in and out, summary.md
 - compare.py     several schedules side by side (train.py --compare)
+- sweep.py       a grid of runs: schedules x seeds x train sizes x orders, resumable, in parallel
+                 (train.py --seeds / --train-sizes / --orders / --jobs)
 """
 from .checkpoint import load_checkpoint, save_checkpoint
 from .compare import compare, comparison_table
 from .recipe import collate, finish, prepare, resolve_device, run_one, selection_estimate, train
 from .results import RunResult
 from .run import Run
+from .sweep import Cell, Grid, SweepError, plan_grid, run_sweep
 from .trainable import TASK, TrainableSet, attach, restore
 
 __all__ = ["prepare", "train", "finish", "run_one", "compare", "comparison_table", "Run", "RunResult",
            "TrainableSet", "attach", "restore", "TASK", "collate", "selection_estimate", "resolve_device",
-           "save_checkpoint", "load_checkpoint"]
+           "save_checkpoint", "load_checkpoint", "plan_grid", "run_sweep", "Cell", "Grid", "SweepError"]

@@ -39,13 +39,15 @@ import torch
 from ..version import __version__
 from .. import data as D
 from .. import fisher as FI
-from ..evaluation import average_coverage, cross_lingual_average, evaluate_examples, evaluate_zero_shot
+from ..data.score_cli import score_predictions
+from ..evaluation import average_coverage, cross_lingual_average, evaluate_zero_shot, predict_records, predictions_path
 from ..model import load_pretrained
 from ..io.plots import plot_fisher, plot_schedule, plots_available
 from ..io.progress import Progress
 from ..errors import UserError
 from ..runconfig import ConfigError, FisherConfig, RunConfig
-from ..io.runs import FISHER_LOG, RESULTS, SUMMARY, TRAIN_LOG, WEIGHTS, RunLock, append_jsonl, atomic_write_text
+from ..io.runs import (FISHER_LOG, PREDICTIONS, RESULTS, SUMMARY, TRAIN_LOG, VALIDATION_PREDICTIONS, WEIGHTS, RunLock,
+                       append_jsonl, atomic_write_jsonl, atomic_write_text)
 from ..schedules import make_schedule
 from ..tasks import get_task
 from .checkpoint import load_checkpoint, open_run_dir, plan_run, restore, save_checkpoint
@@ -235,16 +237,23 @@ def track_fisher(run: Run, run_dir: Path, batch: dict[str, torch.Tensor]) -> Non
 # --------------------------------------------------------------------------------------------------
 # validation and best checkpoint
 # --------------------------------------------------------------------------------------------------
-def validate(run: Run) -> float:
+def validate(run: Run, run_dir: Path | None = None) -> float:
+    """The validation metric now (the task's primary one). A new best keeps the trainable weights
+    and, in `run_dir`, its per-example predictions with the step (`VALIDATION_PREDICTIONS`): the
+    file is written only when the best changes, so it always holds the validation the run keeps."""
     t0 = time.perf_counter()
-    task = run.config.task
-    metrics = evaluate_examples(run.model, run.pm.tokenizer, run.val_examples, task.validation.dataset,
-                                task.validation.languages[0], task.max_length, task.doc_stride,
-                                run.config.train.eval_batch_size, features=run.val_features)
-    run.seconds["validation"] += time.perf_counter() - t0
+    task, validation = run.config.task, run.config.task.validation
+    lang = validation.languages[0]
+    records = predict_records(run.model, run.pm.tokenizer, run.val_examples, task.max_length, task.doc_stride,
+                              run.config.train.eval_batch_size, features=run.val_features)
+    metrics = score_predictions(records, D.DATASETS[validation.dataset].metric, lang)
     value = get_task(run.model.kind).primary_metric(metrics)
     if value > run.best_metric:
         run.best_metric, run.best_step, run.best_state = value, run.step, run.trainable_set.state()
+        if run_dir is not None:
+            path = predictions_path(run_dir / VALIDATION_PREDICTIONS, validation.dataset, validation.split, lang)
+            atomic_write_jsonl(path, [{**record, "step": run.step} for record in records])
+    run.seconds["validation"] += time.perf_counter() - t0
     return value
 
 
@@ -311,7 +320,7 @@ def train(run: Run, run_dir: Path, resume: bool = False, state: dict | None = No
         if cfg.fisher.track_every and run.step % cfg.fisher.track_every == 0:
             track_fisher(run, run_dir, batch)
         if run.step % cfg.train.eval_every == 0 or run.step == run.total_steps:
-            record["val"] = validate(run)
+            record["val"] = validate(run, run_dir)
         append_jsonl(run_dir / TRAIN_LOG, record)
         for fisher_record in run.fisher_log[logged:]:
             append_jsonl(run_dir / FISHER_LOG, fisher_record)
@@ -328,7 +337,8 @@ def train(run: Run, run_dir: Path, resume: bool = False, state: dict | None = No
 # finish: best checkpoint, zero-shot evaluation, results
 # --------------------------------------------------------------------------------------------------
 def finish(run: Run, run_dir: Path) -> RunResult:
-    """Restore the best adapters + head, evaluate zero-shot per language, write every output."""
+    """Restore the best adapters + head, evaluate zero-shot per language (per-example predictions
+    in run_dir/predictions/), write every output."""
     cfg = run.config
     if run.best_state is not None:
         run.trainable_set.load_state(run.best_state)
@@ -336,7 +346,8 @@ def finish(run: Run, run_dir: Path) -> RunResult:
     t0 = time.perf_counter()
     language_adapters, task_adapter = run.trainable_set.evaluation_stack(cfg)
     metrics = evaluate_zero_shot(run.model, run.pm.tokenizer, cfg, language_adapters, task_adapter,
-                                 batch_size=cfg.train.eval_batch_size, n=cfg.task.eval_n)
+                                 batch_size=cfg.train.eval_batch_size, n=cfg.task.eval_n,
+                                 predictions_dir=run_dir / PREDICTIONS)
     run.seconds["zero_shot"] = time.perf_counter() - t0
     source = cfg.adapters.source_language
     result = RunResult(
