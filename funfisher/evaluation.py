@@ -9,7 +9,7 @@ an adapter is reported as skipped, never silently run under the source language'
 without language adapters (the offline e5) runs the task adapter alone, and the result says so.
 
 Every evaluation can keep its per-example predictions (`predictions_path`: one JSON line per
-example, `{"id", "prediction", "gold"}`, see `funfisher.data.score_cli`): the metrics are computed
+example, `{"id", "prediction", "gold"}`, see `funfisher.data.predictions`): the metrics are computed
 from exactly these records, so `eval.py score --predictions FILE` re-scores a file to the same
 numbers without the model.
 """
@@ -22,7 +22,7 @@ import torch
 from tokenizers import Tokenizer
 
 from . import data as D
-from .data.score_cli import score_predictions
+from .data.predictions import score_predictions
 from .model.heads import TaskModel
 from .io.progress import Progress
 from .io.runs import atomic_write_jsonl

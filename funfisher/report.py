@@ -62,7 +62,7 @@ The statistics (funfisher.stats)
   orders' cross-lingual scores.
 
 Every number is recomputed from the per-example scores of the saved predictions
-(`funfisher.data.score_cli.per_example_scores`, the same scoring results.json was made with) and
+(`funfisher.data.predictions.per_example_scores`, the same scoring results.json was made with) and
 checked against results.json: a report never differs from its runs.
 """
 from __future__ import annotations
@@ -82,7 +82,7 @@ import numpy as np
 from . import stats
 from .data import DATASETS
 from .data.metrics import get_normalizer
-from .data.score_cli import per_example_scores, read_predictions
+from .data.predictions import per_example_scores, read_predictions
 from .errors import UserError
 from .evaluation import average_coverage
 from .io.runs import CONFIG, PREDICTIONS, RESULTS, TRAIN_LOG, atomic_write_json, atomic_write_text, read_json, read_jsonl
@@ -178,7 +178,7 @@ def predictions_file(run_dir: Path, dataset: str, split: str, lang: str) -> Path
 
 
 def _read_predictions(path: Path) -> list[dict[str, Any]]:
-    """A run's saved predictions (`data.score_cli.read_predictions`: every line checked)."""
+    """A run's saved predictions (`data.predictions.read_predictions`: every line checked)."""
     if not path.is_file():
         raise ReportError(f"{path}: no predictions file; the report recomputes every number from the saved "
                           f"predictions (evaluate the run again with this funfisher version)")
@@ -187,7 +187,7 @@ def _read_predictions(path: Path) -> list[dict[str, Any]]:
 
 def _per_example_scores(records: Sequence[dict[str, Any]], metric: str, lang: str) -> dict[str, np.ndarray]:
     """Per-example scores in percent, the ones results.json's means are made of
-    (`data.score_cli.per_example_scores`): {"accuracy": 0/100} for classification and multiple
+    (`data.predictions.per_example_scores`): {"accuracy": 0/100} for classification and multiple
     choice; {"exact_match", "f1"} for QA under the dataset's metric ("squad", or "mlqa" for `lang`)."""
     if metric == "accuracy":
         return {"accuracy": np.array(per_example_scores(records, metric, lang))}

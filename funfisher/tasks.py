@@ -25,7 +25,7 @@ kind string:
 
 `Task` holds what classification and multiple choice share (one categorical label per example,
 a softmax over the last dimension of the outputs); `QuestionAnswering` overrides what two
-positions per example change. Every score is `score_predictions` (funfisher.data.score_cli) of
+positions per example change. Every score is `score_predictions` (funfisher.data.predictions) of
 the per-example `prediction_records`, the very records a run folder saves: re-scoring a saved
 predictions file gives the metrics of results.json exactly. Which label y enters tr(F) (sampled,
 argmax, gold) is `funfisher.fisher.labels`; these objects only say how a kind's outputs and labels look.
@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from tokenizers import Tokenizer
 
 from . import data as D
-from .data.score_cli import ZH_MIXED, score_predictions
+from .data.predictions import ZH_MIXED, score_predictions
 
 #: What a `TaskModel` returns: logits [B, C] (or [B, n_choices]), or (start, end) [B, T] each.
 Outputs = Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]
@@ -49,7 +49,7 @@ Outputs = Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]
 #: The keyword arguments of `TaskModel.forward`, the same for every kind.
 INPUT_KEYS = ("input_ids", "attention_mask", "token_type_ids")
 
-# ZH_MIXED (from score_cli, where it is scored): the key of the extra entry of SQuAD-scored Chinese results
+# ZH_MIXED (from data.predictions, where it is scored): the key of the extra entry of SQuAD-scored Chinese results
 ZH_MIXED_LABEL = "zh (mixed segmentation, as the released code; not in the average)"
 
 

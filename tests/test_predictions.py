@@ -18,7 +18,8 @@ import pytest
 from funfisher import adapters as A
 from funfisher import data as D
 from funfisher import load_pretrained
-from funfisher.data.score_cli import ZH_MIXED, main, per_example_scores, read_predictions, score_predictions
+from funfisher.data.predictions import ZH_MIXED, per_example_scores, read_predictions, score_predictions
+from funfisher.data.score_cli import main
 from funfisher.errors import UserError
 from funfisher.evaluation import predict, predictions_path, zero_shot
 from funfisher.evaluate_saved import evaluate_saved

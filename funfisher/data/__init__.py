@@ -8,7 +8,8 @@
 
 Modules: `examples` (dataclasses, NLI label order), `readers` (one function per file format),
 `registry` (DATASETS, load_dataset, fetch), `features`, `batching`, `hygiene`, `metrics`,
-`score_cli` (the `eval.py score` command), `errors`.
+`predictions` (saved per-example predictions and their scoring), `score_cli` (the `eval.py score`
+command), `errors`.
 """
 from .batching import collate, feature_length, length_bucketed_batches, pad_id_of
 from .errors import DataFormatError, DataNotFoundError, FetchError, UnknownDatasetError

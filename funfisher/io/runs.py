@@ -34,7 +34,7 @@ CHECKPOINT = "checkpoint.pt"  # everything needed to continue exactly (funfisher
 RESULTS = "results.json"  # what the run found (funfisher/train/results.py: RunResult)
 SUMMARY = "summary.md"  # the same, for a human
 WEIGHTS = "adapter"  # the learned weights (funfisher/train/trainable.py: AdapterHub format, or the whole model)
-# Per-example predictions, one JSON line per example {"id", "prediction", "gold"} (funfisher/data/score_cli.py),
+# Per-example predictions, one JSON line per example {"id", "prediction", "gold"} (funfisher/data/predictions.py),
 # in <dataset>-<split>-<lang>.jsonl files (funfisher/evaluation.py: predictions_path):
 PREDICTIONS = "predictions"  # the run's zero-shot evaluation (results.json's metrics)
 VALIDATION_PREDICTIONS = "predictions/validation"  # the validation the run keeps (the best; records add "step")

@@ -39,7 +39,7 @@ import torch
 from ..version import __version__
 from .. import data as D
 from .. import fisher as FI
-from ..data.score_cli import score_predictions
+from ..data.predictions import score_predictions
 from ..evaluation import average_coverage, cross_lingual_average, evaluate_zero_shot, predict_records, predictions_path
 from ..model import load_pretrained
 from ..io.plots import plot_fisher, plot_schedule, plots_available
