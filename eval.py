@@ -1,4 +1,4 @@
-"""Zero-shot cross-lingual evaluation of a trained run or adapter, and scoring of prediction files.
+r"""Zero-shot cross-lingual evaluation of a trained run or adapter, and scoring of prediction files.
 
     # a finished run folder (its config.toml says model, dataset and language adapters)
     python eval.py run runs/demo/fun [--languages de sw zh] [--n 200]
@@ -6,6 +6,9 @@
     # a task-adapter folder in AdapterHub format (with its head), on any model / dataset
     python eval.py run path/to/adapter --model multilingual-e5-small --dataset xnli --split dev \
         --languages en de sw [--language-adapter de=AdapterHub/... ...] [--data-dir ../shared/data]
+
+    # a run's saved predictions (the gold is in the file): re-scored without the model
+    python eval.py score --predictions runs/demo/fun/predictions/xnli-dev-de.jsonl
 
     # like the official evaluation scripts: SQuAD-format dataset file + {question id: answer text}
     python eval.py score --dataset-file xquad.de.json --predictions preds.json [--normalization mlqa --lang de]
