@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import ModelFileError, ModelNotFoundError, UserError
+from .activations import ACTIVATIONS
 
 Arch = Literal["bert", "xlm-roberta"]
 
@@ -148,8 +149,6 @@ def _is_number(value: Any) -> bool:
 
 def _check_fields(values: dict[str, Any], arch: Arch, source: str) -> None:
     """The type and range of every field EncoderConfig takes from config.json."""
-    from .encoder import ACTIVATIONS  # encoder.py imports this module
-
     def bad(key: str, expected: str) -> ModelFileError:
         return ModelFileError(f"{source}: {key!r} must be {expected}, got {values[key]!r}")
 
