@@ -68,6 +68,7 @@ checked against results.json: a report never differs from its runs.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import re
@@ -84,7 +85,7 @@ from .data import DATASETS
 from .data.metrics import get_normalizer
 from .data.predictions import per_example_scores, read_predictions
 from .errors import UserError
-from .evaluation import average_coverage
+from .evaluation import average_coverage, predictions_path
 from .io.runs import CONFIG, PREDICTIONS, RESULTS, TRAIN_LOG, atomic_write_json, atomic_write_text, read_json, read_jsonl
 from .runconfig import diff_configs, to_dict
 from .schedules import unfreeze_steps
@@ -173,10 +174,6 @@ def _rel(path: Path, folder: Path) -> str:
     return rel if rel != "." else Path(folder).name or "."
 
 
-def predictions_file(run_dir: Path, dataset: str, split: str, lang: str) -> Path:
-    return Path(run_dir) / PREDICTIONS / f"{dataset}-{split}-{lang}.jsonl"
-
-
 def _read_predictions(path: Path) -> list[dict[str, Any]]:
     """A run's saved predictions (`data.predictions.read_predictions`: every line checked)."""
     if not path.is_file():
@@ -212,7 +209,7 @@ def load_run(run_dir: Path, folder: Path) -> Run:
     run = Run(path=Path(run_dir), rel=rel, result=result, config=to_dict(cfg), kind=cfg.task.kind,
               metric=task.primary, languages=languages, xling_languages=coverage["languages"])
     for lang in languages:
-        path = predictions_file(run_dir, dataset, split, lang)
+        path = predictions_path(Path(run_dir) / PREDICTIONS, dataset, split, lang)
         records = _read_predictions(path)
         where = f"{rel}: {PREDICTIONS}/{path.name}"
         scores = _per_example_scores(records, metric, lang)
@@ -287,7 +284,7 @@ def _order_key(run: Run) -> str | None:
 
 
 def _without(tree: dict, *paths: str) -> dict:
-    out = json.loads(json.dumps(tree))  # a deep copy of a JSON-like tree
+    out = copy.deepcopy(tree)
     for dotted in paths:
         node = out
         *parents, last = dotted.split(".")

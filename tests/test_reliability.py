@@ -295,3 +295,13 @@ def test_a_malformed_evaluation_file_fails_before_training(tmp_path, tiny_overri
     done = cli("--output", str(tmp_path / "run"), overrides=tiny_overrides + [f"task.data_dir={data}"])
     assert_user_error(done, str(sw), "line 57")
     assert "train [" not in done.stderr and not (tmp_path / "run").exists()  # no step ran, no folder made
+
+
+def test_compare_overwrite_moves_the_whole_comparison_aside(tmp_path, tiny_overrides):
+    out = tmp_path / "cmp"
+    assert cli("--compare", "standard", "gu", "--output", str(out), overrides=tiny_overrides).returncode == 0
+    before = files_of(out)
+    done = cli("--compare", "standard", "gu", "--overwrite", "--output", str(out), overrides=tiny_overrides)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert files_of(tmp_path / "cmp.old-1") == before  # nothing deleted
+    assert (out / "gu" / "results.json").is_file() and (out / "comparison.json").is_file()

@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..evaluation import average_coverage
-from ..model import load_pretrained
 from ..io.plots import plot_comparison, plots_available
 from ..io.runs import RunLock, atomic_write_json, atomic_write_text, check_run_dir, create_run_dir
 from ..runconfig import ConfigError, RunConfig
 from ..tasks import Task, get_task
 from .checkpoint import plan_run
-from .recipe import build_schedule, check_data, finished_outputs, run_one
+from .recipe import check_before_training, finished_outputs, run_one
 from .results import RunResult
 
 
@@ -36,12 +35,9 @@ def compare(configs: dict[str, RunConfig], output: Path, resume: bool = False,
     runs = {name: dataclasses.replace(config, name=f"{config.name}-{name}") for name, config in configs.items()}
     with RunLock(output) as lock:
         check_run_dir(output, resume=resume, overwrite=overwrite)  # never mix into an existing comparison
-        for name, config in runs.items():
-            plan_run(config, output / name, resume, False, finished_outputs(config))
-        check_data(first)  # [schedules.<name>] sections cannot change the data: one check serves all
-        base_pm = load_pretrained(first.model.name, arch=first.model.arch)
-        for config in runs.values():
-            build_schedule(config, n_units=base_pm.config.num_hidden_layers)
+        for name, config in runs.items():  # with --overwrite the runs go aside with the comparison folder
+            plan_run(config, output / name, resume, overwrite, finished_outputs(config))
+        base_pm = check_before_training(list(runs.values()))
         create_run_dir(output, resume=resume, overwrite=overwrite, lock=lock)
         results = {}
         for name, config in runs.items():

@@ -45,7 +45,7 @@ from ..model import load_pretrained
 from ..io.plots import plot_fisher, plot_schedule, plots_available
 from ..io.progress import Progress
 from ..errors import UserError
-from ..runconfig import ConfigError, FisherConfig, RunConfig
+from ..runconfig import ConfigError, FisherConfig, RunConfig, to_dict
 from ..io.runs import (FISHER_LOG, PREDICTIONS, RESULTS, SUMMARY, TRAIN_LOG, VALIDATION_PREDICTIONS, WEIGHTS, RunLock,
                        append_jsonl, atomic_write_jsonl, atomic_write_text)
 from ..schedules import make_schedule
@@ -304,18 +304,20 @@ def train(run: Run, run_dir: Path, resume: bool = False, state: dict | None = No
         t0 = time.perf_counter()
         run.model.train()
         loss = task.loss(run.model(**task.inputs(batch)), batch)
-        check_finite(run, run_dir, "loss", float(loss.detach()))
+        loss_value = float(loss.detach())
+        check_finite(run, run_dir, "loss", loss_value)
         loss.backward()
         trainable = [p for p in run.optimizer.param_groups[0]["params"] if p.grad is not None]
         grad_norm = torch.nn.utils.clip_grad_norm_(trainable, cfg.train.max_grad_norm) if trainable else torch.tensor(0.0)
-        check_finite(run, run_dir, "gradient norm", float(grad_norm))
+        grad_norm = float(grad_norm)
+        check_finite(run, run_dir, "gradient norm", grad_norm)
         run.optimizer.step()
         run.lr_schedule.step()
         run.optimizer.zero_grad(set_to_none=True)
         run.step += 1
         run.seconds["train"] += time.perf_counter() - t0
 
-        record = {"step": run.step, "loss": float(loss.detach()), "grad_norm": float(grad_norm),
+        record = {"step": run.step, "loss": loss_value, "grad_norm": grad_norm,
                   "lr": run.lr_schedule.get_last_lr()[0], "trainable": sorted(run.trainable)}
         if cfg.fisher.track_every and run.step % cfg.fisher.track_every == 0:
             track_fisher(run, run_dir, batch)
@@ -425,3 +427,26 @@ def run_one(config: RunConfig, output: Path, resume: bool = False, overwrite: bo
         result = finish(run, run_dir)
     print((run_dir / SUMMARY).read_text(encoding="utf-8"))
     return result
+
+
+# --------------------------------------------------------------------------------------------------
+# several runs (a comparison, a sweep): checked before the first one trains
+# --------------------------------------------------------------------------------------------------
+def check_before_training(configs: list[RunConfig]):
+    """What `prepare` would find wrong in any of `configs`, found before the first run trains: the
+    files of each distinct data setting (read once: seeds and training-set sizes only subsample),
+    and each schedule on the model, which is loaded once and returned for the runs to share (one
+    model: the caller checks that they name the same one)."""
+    checked = []
+    for config in configs:
+        data = to_dict(config)["task"]
+        data["train"].pop("n")
+        if data not in checked:
+            check_data(config)
+            checked.append(data)
+    first = configs[0]
+    pm = load_pretrained(first.model.name, arch=first.model.arch)
+    for config in configs:
+        build_schedule(config, n_units=pm.config.num_hidden_layers)
+    return pm
+

@@ -75,7 +75,7 @@ from ..errors import UserError
 from ..io.runs import RunLock, atomic_write_json, check_run_dir, create_run_dir, json_text
 from ..runconfig import ConfigError, RunConfig, from_dict, load_config, to_dict, train_sizes_of
 from .checkpoint import CheckpointError, plan_run
-from .recipe import build_schedule, check_data, finished_outputs
+from .recipe import build_schedule, check_before_training, finished_outputs
 from .results import RunResult
 
 SWEEP = "sweep.json"
@@ -233,20 +233,8 @@ def run_sweep(grid: Grid, output: Path, resume: bool = False, overwrite: bool = 
                 todo.append(cell)
         base_pm, n_units = None, None
         if todo:
-            from ..model import load_pretrained
-
-            checked = []
-            for cell in todo:  # the files of each distinct data setting, once (sizes and seeds only subsample)
-                data = to_dict(cell.config)["task"]
-                data["train"].pop("n")
-                if data not in checked:
-                    check_data(cell.config)
-                    checked.append(data)
-            first = todo[0].config
-            base_pm = load_pretrained(first.model.name, arch=first.model.arch)
+            base_pm = check_before_training([cell.config for cell in todo])
             n_units = base_pm.config.num_hidden_layers
-            for cell in todo:
-                build_schedule(cell.config, n_units=n_units)
         else:
             n_units = len(RunResult.read(output / cells[0].folder).trainable_parameters["units"])
         create_run_dir(output, resume=resume, overwrite=overwrite, lock=lock)
