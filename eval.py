@@ -18,7 +18,7 @@ r"""Zero-shot cross-lingual evaluation of a trained run or adapter, and scoring 
 
 `run` prints the per-language table with the cross-lingual average (without the source language)
 and writes it as JSON and Markdown next to the run (eval-<dataset>-<split>.json/.md). `report`
-writes report.md, report.json and PNG figures into the folder (funfisher/report.py says how).
+writes report.md, report.json and PNG figures into the folder (funfisher/report/ says how).
 """
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ What each function serves in the paper (Liu et al., "FUN with Fisher", NAACL 202
 =======================  ==========================================================================
 `mean`, `sample_std`     Table 1 (and Tables 8-14): "Average ± std" over the 4 runs (seeds); the
                          std is the sample standard deviation (n-1), None for a single seed.
+`by_seed`                both, with every seed's value: the entries of report.json.
 `paired_bootstrap`       a 95% confidence interval for "schedule A minus standard" on Table 1's
                          cross-lingual average (and per language), resampling seeds and, within
                          each (seed, language), evaluation examples, the same ones for A and B.
@@ -48,6 +49,14 @@ def sample_std(values: Sequence[float]) -> float | None:
     m = math.fsum(values) / len(values)
     return math.sqrt(math.fsum((v - m) ** 2 for v in values) / (len(values) - 1))
 
+
+
+def by_seed(values: Mapping[int, float | None]) -> dict[str, Any]:
+    """A report entry for per-seed values: {"mean", "std", "seeds": {"1": v, ...}}, mean and
+    sample std over the values that exist (a seed may have none: None)."""
+    present = [v for v in values.values() if v is not None]
+    return {"mean": mean(present), "std": sample_std(present),
+            "seeds": {str(seed): v for seed, v in values.items()}}
 
 # --------------------------------------------------------------------------------------------------
 # paired bootstrap over seeds and evaluation examples

@@ -17,7 +17,8 @@ from funfisher.data.metrics import accuracy, qa_scores
 from funfisher.errors import UserError
 from funfisher.evaluation import average_coverage, cross_lingual_average
 from funfisher.io.runs import atomic_write_jsonl, read_json
-from funfisher.report import _per_example_scores, build_report, write_report
+from funfisher.report import build_report, write_report
+from funfisher.report.runs import _per_example_scores
 from funfisher.runconfig import load_config
 from funfisher.schedules import make_schedule, simulate
 from funfisher.train.results import RunResult
