@@ -25,7 +25,7 @@ import pytest
 
 from funfisher.data import DATASETS, load_dataset, remove_xquad_paragraphs
 from funfisher.data.registry import dataset_files
-from funfisher.runconfig import load_config, to_dict
+from funfisher.runconfig import load_config, to_dict, train_sizes_of
 from funfisher.schedules import SCHEDULES, make_schedule, simulate, unfreeze_steps
 
 REPO = Path(__file__).resolve().parents[1]
@@ -68,7 +68,8 @@ def test_the_expected_configs_exist():
     # Table 4: bottleneck adapters, {mBERT, XLM-R} x {SQuAD -> XQuAD, MNLI -> XNLI} x {1k, 5k, 10k}
     lowdata = {n for n in names if n.startswith("configs/paper/lowdata/")}
     assert lowdata == {f"configs/paper/lowdata/{model}_{task}_{size}.toml"
-                       for model in ("mbert", "xlmr") for task in ("xquad", "xnli") for size in ("1k", "5k", "10k")}
+                       for model in ("mbert", "xlmr") for task in ("xquad", "xnli") for size in ("1k", "5k", "10k")} | {
+        f"configs/paper/lowdata/{model}_{task}.toml" for model in ("mbert", "xlmr") for task in ("xquad", "xnli")}
 
 
 @pytest.mark.parametrize("path", ALL, ids=rel)
@@ -77,7 +78,8 @@ def test_config_parses_with_no_unknown_keys(path):
     # table the file writes is one the schema has (a misspelt table would be an unknown key too).
     cfg = load_config(path)
     raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    assert set(raw) <= {"name", "seed", "model", "adapters", "task", "train", "schedule", "fisher", "schedules"}
+    assert set(raw) <= {"name", "seed", "model", "adapters", "task", "train", "schedule", "fisher", "schedules",
+                        "train_sizes"}
     assert cfg.name == raw["name"]
     for name, section in raw.get("schedules", {}).items():  # [schedules.<name>]: known schedules, known tables
         assert name in SCHEDULES and set(section) <= {"train", "schedule", "fisher"}, name
@@ -254,7 +256,8 @@ TASKS = {
 NO_HUB_ADAPTER = {"mbert": {"it", "ta", "th", "bg", "ur"}, "xlmr": {"bg", "fr", "ur"}}
 ADAPTER_ID = re.compile(r"^AdapterHub/(bert-base-multilingual-cased|xlm-roberta-base)[-_][A-Za-z_-]+_pfeiffer$")
 LOWDATA_DIR = CONFIGS / "paper" / "lowdata"
-LOWDATA = sorted(LOWDATA_DIR.glob("*.toml"))
+LOWDATA = sorted(LOWDATA_DIR.glob("*_*k.toml"))  # one file per size
+LOWDATA_SWEEPS = sorted(set(LOWDATA_DIR.glob("*.toml")) - set(LOWDATA))  # all sizes: [train_sizes.<n>] sections
 ALL_PAPER = PAPER + LOWDATA
 
 
@@ -521,10 +524,25 @@ def test_lowdata_configs_are_what_the_generator_writes():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     written = module.configs()
-    assert set(written) == set(LOWDATA)
+    assert set(written) == set(LOWDATA) | set(LOWDATA_SWEEPS)
     for path, text in written.items():
         assert path.read_text(encoding="utf-8") == text, f"{rel(path)}: run configs/paper/lowdata/make_configs.py"
 
+
+
+@pytest.mark.parametrize("path", LOWDATA_SWEEPS, ids=rel)
+def test_lowdata_sweep_config_is_the_single_size_files(path):
+    """`--train-sizes 1000 5000 10000` on the sweep file runs, for every size and schedule, exactly
+    the configuration of that size's own file (Table 4's k for GU, Appendix G.3's for FUN), and
+    without --train-sizes the 1k file's; only the name differs."""
+    assert train_sizes_of(path) == [1000, 5000, 10000]
+    for schedule in ("standard", "gu", "fun"):
+        for n, size in [(None, "1k"), *((SIZES[s], s) for s in ("1k", "5k", "10k"))]:
+            sweep = to_dict(load_config(path, [f"schedule.name={schedule}"], train_size=n))
+            single = to_dict(load_config(LOWDATA_DIR / f"{path.stem}_{size}.toml", [f"schedule.name={schedule}"]))
+            assert sweep.pop("name") == f"paper_lowdata_{path.stem}"
+            single.pop("name")
+            assert sweep == single, (schedule, size)
 
 @pytest.mark.parametrize("path", ALL_PAPER, ids=rel)
 def test_paper_config_language_adapters(path):

@@ -1,9 +1,11 @@
 """Write the reduced-training-data configs of the paper (Table 4; results in Tables 11 and 13).
 
-    python configs/paper/lowdata/make_configs.py           # (re)write the 12 files next to this script
+    python configs/paper/lowdata/make_configs.py           # (re)write the 16 files next to this script
     python configs/paper/lowdata/make_configs.py --check   # exit 1 if a file differs from what it would write
 
-One file per {mbert, xlmr} x {xquad (trained on SQuAD), xnli (trained on MNLI)} x {1k, 5k, 10k}.
+One file per {mbert, xlmr} x {xquad (trained on SQuAD), xnli (trained on MNLI)} x {1k, 5k, 10k}, and
+one sweep file per {mbert, xlmr} x {xquad, xnli} holding all three sizes as [train_sizes.<n>]
+sections (`train.py --train-sizes 1000 5000 10000`).
 The numbers below are Table 4 (Appendix B) and the FUN k's of Appendix G.3's text; everything the
 paper does not state for these runs is taken from the matching main config (configs/paper/<model>_<task>.toml:
 model, language adapters, validation and evaluation data, max_length, eval_every, ...), whose header
@@ -161,13 +163,39 @@ def render(model: str, task: str, size: str) -> str:
         header.append("# Tables 11 / 13 report only the cross-lingual average; the languages are the main runs' (unverified).")
     else:
         header.append("# Tables 11 / 13 report only the cross-lingual average F1; the languages are the main runs' (unverified).")
+    lines = [
+        *header,
+        *settings(model, task, size, f"paper_lowdata_{model}_{task}_{size}",
+                  k_note="Table 4's k (GU); only for schedules without a [schedules.<name>] section below"),
+        "",
+        "# ------------------------------------------------------------------------------------------------",
+        f"# Per-schedule values: k from Table 4 (GU) and Appendix G.3 (FUN), {short_data} / {SHORT[model]} / {size}.",
+        "# Each section overrides the file's values for its own schedule's run only.",
+        "",
+        "[schedules.gu]",
+        f"schedule = {{k = {k_gu}}}",
+        "",
+        "[schedules.fun]",
+        f"schedule = {{k = {k_fun}}}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def settings(model: str, task: str, size: str, name: str, k_note: str) -> list[str]:
+    """The settings of one size, from `name = ...` to the [fisher] table: the main config's body with
+    task.train.n = the size, then Table 4's training values and the paper's estimator."""
+    data = TASKS[task]
+    main = PAPER / f"{model}_{task}.toml"
+    _, _, body, main_toml = main_config_parts(main)
+    t4 = TABLE4[(data, model)]
+    n, batch, epochs, k_gu = SIZES[size], t4["batch"], t4["epochs"], t4["k"][size]
+    main_train = main_toml["train"]
     train_n_line = "n = \"\"  # \"\" = none: the full training set (the schema's default for train is a 1000-example sample)"
     assert train_n_line in body, f"{main}: the [task.train] n line changed; update the generator"
     body = [f"n = {n}  # G.1: a seeded subsample of {n} training examples (seed = the run's seed)"
             if line == train_n_line else line for line in body]
-    lines = [
-        *header,
-        f'name = "paper_lowdata_{model}_{task}_{size}"',
+    return [
+        f'name = "{name}"',
         "seed = 42",
         "",
         *body,
@@ -186,7 +214,7 @@ def render(model: str, task: str, size: str) -> str:
         "",
         "[schedule]",
         'name = "standard"  # the schedule comes from --schedule / --compare',
-        f"k = {k_gu}  # Table 4's k (GU); only for schedules without a [schedules.<name>] section below",
+        f"k = {k_gu}  # {k_note}",
         "",
         "[fisher]",
         "# FUN's tr(F) estimate at each selection step: footnote 12, \"on 40 batches (maximum) of training",
@@ -201,23 +229,69 @@ def render(model: str, task: str, size: str) -> str:
         "min_batches = 40",
         "tolerance = 0.0  # the rule only: never stop on a tie (0.1 agreed 84% at a 1.7% near-tie)",
         "track_every = 100  # Figure 3: tr(F) every 100 steps",
-        "",
-        "# ------------------------------------------------------------------------------------------------",
-        f"# Per-schedule values: k from Table 4 (GU) and Appendix G.3 (FUN), {short_data} / {SHORT[model]} / {size}.",
-        "# Each section overrides the file's values for its own schedule's run only.",
-        "",
-        "[schedules.gu]",
-        f"schedule = {{k = {k_gu}}}",
+    ]
+
+
+def render_sweep(model: str, task: str) -> str:
+    """One file for all three sizes (`--train-sizes 1000 5000 10000`): the 1k file's settings, and
+    per size a [train_sizes.<n>] section with that size's k (GU) and a
+    [train_sizes.<n>.schedules.fun] section with FUN's. Each size's run resolves to exactly the
+    single-size file's configuration (but for the name): tests/test_configs.py checks it."""
+    data = TASKS[task]
+    main = PAPER / f"{model}_{task}.toml"
+    t4, fun = TABLE4[(data, model)], G3_FUN[(data, model)]
+    cfg = rel(HERE / f"{model}_{task}.toml")
+    singles = ", ".join(f"{model}_{task}_{size}.toml" for size in SIZES)
+    sizes = " ".join(str(n) for n in SIZES.values())
+    header = [
+        f"# Paper setting: {MODEL[model]}, MAD-X bottleneck task adapter, trained on seeded",
+        f"# 1k, 5k and 10k subsamples of {DATA[data][0]} (English), zero-shot on {EVAL[task]}: the {EVAL[task]} columns of Table 11",
+        "# (standard and +GU) and Table 13 (+FUN) as one sweep, of Liu, Pfeiffer, Vulic, Gurevych, \"FUN with",
+        "# Fisher\" (NAACL 2024, arXiv 2301.05487), Appendix G.1 / G.3. For users with a GPU and Hugging Face",
+        "# hub access (the model and the language adapters are downloaded from the hub).",
+        f"# Generated by {rel(Path(__file__))} from {rel(main)}: change the",
+        "# generator (or the main config) and re-run it rather than editing this file.",
+        "#",
+        "# One sweep: training-set size x schedule x seed, one run folder per cell (funfisher/train/sweep.py),",
+        "# resumable cell by cell (--resume), then one report with a table per size:",
+        f"#   python train.py --config {cfg} --compare standard gu fun \\",
+        f"#       --train-sizes {sizes} --seeds 1 2 3 4 --output runs/lowdata_{model}_{task}",
+        f"#   python eval.py report runs/lowdata_{model}_{task}",
+        "# --train-sizes N trains on a seeded subsample of N examples (task.train.n = N) with the",
+        "# [train_sizes.N] section below, and [train_sizes.N.schedules.<name>] for that schedule's run.",
+        "# Without --train-sizes this file is the 1k setting.",
+        "# Every size's runs are those of the single-size files next to this one, which say where each",
+        f"# number comes from: {singles}.",
+        "#",
+        "# k per size: Table 4 (Appendix B) for GU (standard ignores k); Appendix G.3's text for FUN:",
+        *[f"#   {size}: GU {t4['k'][size]}, FUN {fun[size]}" for size in SIZES],
+        f"# Everything else as Table 4's row {DATA[data][1]} / {SHORT[model]}: epochs {t4['epochs']}, lr {t4['lr']}, "
+        f"batch {t4['batch']}.",
+    ]
+    lines = [
+        *header,
+        *settings(model, task, "1k", f"paper_lowdata_{model}_{task}",
+                  k_note="1k's k (GU, Table 4); --train-sizes takes each size's from [train_sizes.<n>] below"),
         "",
         "[schedules.fun]",
-        f"schedule = {{k = {k_fun}}}",
+        f"schedule = {{k = {fun['1k']}}}  # 1k's (Appendix G.3), for a run without --train-sizes",
+        "",
+        "# ------------------------------------------------------------------------------------------------",
+        f"# Per-size values, {DATA[data][1]} / {SHORT[model]}: k from Table 4 (GU) and Appendix G.3 (FUN).",
+        "# [train_sizes.<n>] applies to every schedule's run at that size; its schedules.fun to FUN's.",
     ]
+    for size, n in SIZES.items():
+        lines += ["", f"[train_sizes.{n}]", f"schedule = {{k = {t4['k'][size]}}}  # Table 4, k-{size}",
+                  "", f"[train_sizes.{n}.schedules.fun]", f"schedule = {{k = {fun[size]}}}  # Appendix G.3, {size}"]
     return "\n".join(lines) + "\n"
 
 
 def configs() -> dict[Path, str]:
-    return {HERE / f"{model}_{task}_{size}.toml": render(model, task, size)
-            for model in ("mbert", "xlmr") for task in TASKS for size in SIZES}
+    """Every file this script writes: the 12 single-size files and the 4 sweep files."""
+    single = {HERE / f"{model}_{task}_{size}.toml": render(model, task, size)
+              for model in ("mbert", "xlmr") for task in TASKS for size in SIZES}
+    sweeps = {HERE / f"{model}_{task}.toml": render_sweep(model, task) for model in ("mbert", "xlmr") for task in TASKS}
+    return {**single, **sweeps}
 
 
 def main(argv: list[str]) -> int:
