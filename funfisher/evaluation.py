@@ -24,6 +24,7 @@ from tokenizers import Tokenizer
 from . import data as D
 from .data.predictions import score_predictions
 from .model.heads import TaskModel
+from .model.precision import autocast, to_float
 from .io.progress import Progress
 from .io.runs import atomic_write_jsonl
 from .runconfig import RunConfig
@@ -31,10 +32,12 @@ from .tasks import ZH_MIXED, ZH_MIXED_LABEL, Predictions, Task, get_task
 
 
 @torch.inference_mode()
-def predict(model: TaskModel, features: Sequence, pad_id: int, batch_size: int = 64, desc: str | None = None) -> Predictions:
+def predict(model: TaskModel, features: Sequence, pad_id: int, batch_size: int = 64, desc: str | None = None,
+            precision: str = "fp32") -> Predictions:
     """Run the model over features in length-sorted batches (little padding), in feature order out.
 
-    Batches go to the model's device; what comes back is on the CPU."""
+    Batches go to the model's device; what comes back is on the CPU. `precision`: the forward
+    pass's (train.precision, model/precision.py); outputs are fp32 before anything reads them."""
     task = get_task(model.kind)
     was_training = model.training
     device = next(model.parameters()).device
@@ -46,7 +49,9 @@ def predict(model: TaskModel, features: Sequence, pad_id: int, batch_size: int =
         for idx in order:
             batch_features = [features[i] for i in idx]
             # pack=True: layers run on the real tokens only when a batch has enough padding (inference only)
-            out = model(**task.inputs(D.collate(batch_features, pad_id), device), pack=True)
+            with autocast(precision, device):
+                out = model(**task.inputs(D.collate(batch_features, pad_id), device), pack=True)
+            out = to_float(out)
             for i, row in zip(idx, task.predict(out, batch_features)):
                 rows[i] = row
             if progress:
@@ -65,22 +70,23 @@ def predictions_path(folder: str | Path, dataset: str, split: str, lang: str) ->
 
 def predict_records(model: TaskModel, tokenizer: Tokenizer, examples: Sequence, max_length: int,
                     doc_stride: int = 128, batch_size: int = 64, desc: str | None = None,
-                    features: Sequence | None = None) -> list[dict]:
+                    features: Sequence | None = None, precision: str = "fp32") -> list[dict]:
     """`model`'s prediction record of each example, in example order (`Task.prediction_records`;
     the examples are encoded unless their `features` are given)."""
     task = get_task(model.kind)
     if features is None:
         features = task.encode(tokenizer, examples, max_length, doc_stride)
-    preds = predict(model, features, D.pad_id_of(tokenizer), batch_size, desc)
+    preds = predict(model, features, D.pad_id_of(tokenizer), batch_size, desc, precision)
     return task.prediction_records(examples, features, preds)
 
 
 def evaluate_examples(model: TaskModel, tokenizer: Tokenizer, examples: Sequence, dataset: str, lang: str,
                       max_length: int, doc_stride: int = 128, batch_size: int = 64, desc: str | None = None,
-                      features: Sequence | None = None, predictions_file: Path | None = None) -> dict[str, Any]:
+                      features: Sequence | None = None, predictions_file: Path | None = None,
+                      precision: str = "fp32") -> dict[str, Any]:
     """Metrics of `model` on `examples` of `dataset` in language `lang` (encoded unless `features`
     are given): its prediction records, scored. `predictions_file`: the records are written there too."""
-    records = predict_records(model, tokenizer, examples, max_length, doc_stride, batch_size, desc, features)
+    records = predict_records(model, tokenizer, examples, max_length, doc_stride, batch_size, desc, features, precision)
     metrics = score_predictions(records, D.DATASETS[dataset].metric, lang)
     if predictions_file is not None:
         atomic_write_jsonl(predictions_file, records)
@@ -90,7 +96,8 @@ def evaluate_examples(model: TaskModel, tokenizer: Tokenizer, examples: Sequence
 def zero_shot(model: TaskModel, tokenizer: Tokenizer, dataset: str, split: str, languages: Sequence[str],
               language_adapters: Sequence[str] = (), task_adapter: str | None = "task", data_dir: str | None = None,
               max_length: int = 128, doc_stride: int = 128, batch_size: int = 64, n: int | None = None,
-              seed: int = 0, predictions_dir: str | Path | None = None) -> dict[str, dict[str, Any]]:
+              seed: int = 0, predictions_dir: str | Path | None = None,
+              precision: str = "fp32") -> dict[str, dict[str, Any]]:
     """Zero-shot cross-lingual evaluation (paper section 4), one entry per target language.
 
     With language adapters (MAD-X): each language runs under Stack(lang, task); a language with no
@@ -126,7 +133,8 @@ def zero_shot(model: TaskModel, tokenizer: Tokenizer, dataset: str, split: str, 
             metrics = evaluate_examples(
                 model, tokenizer, examples, dataset, lang, max_length, doc_stride, batch_size,
                 desc=f"eval {dataset}/{split}/{lang}",
-                predictions_file=None if predictions_dir is None else predictions_path(predictions_dir, dataset, split, lang))
+                predictions_file=None if predictions_dir is None else predictions_path(predictions_dir, dataset, split, lang),
+                precision=precision)
             results[lang] = {**metrics, "setup": setup}
     finally:
         if task_adapter is not None:
@@ -140,12 +148,12 @@ def evaluate_zero_shot(model: TaskModel, tokenizer: Tokenizer, config: RunConfig
     """`zero_shot` on a run configuration's evaluation data (`task.evaluate`: dataset, split,
     languages), with its data folder, lengths and seed. Which adapters run is the caller's (the
     trainable set's `evaluation_stack`); `n` limits the examples per language; `predictions_dir`
-    keeps the per-example predictions."""
+    keeps the per-example predictions. The forward passes run in the run's `train.precision`."""
     task, evaluate = config.task, config.task.evaluate
     return zero_shot(model, tokenizer, evaluate.dataset, evaluate.split, evaluate.languages,
                      language_adapters=language_adapters, task_adapter=task_adapter, data_dir=task.data_dir,
                      max_length=task.max_length, doc_stride=task.doc_stride, batch_size=batch_size, n=n,
-                     seed=config.seed, predictions_dir=predictions_dir)
+                     seed=config.seed, predictions_dir=predictions_dir, precision=config.train.precision)
 
 
 def cross_lingual_average(results: dict[str, dict[str, Any]], source_language: str = "en",

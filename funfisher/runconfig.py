@@ -68,6 +68,7 @@ from .data.registry import DATASETS
 from .errors import UserError
 from .fisher import LABEL_MODES, METHODS
 from .model.config import ARCHS
+from .model.precision import PRECISIONS
 from .schedules import FIRST, SCHEDULES, schedule_options
 from .tasks import TASKS
 
@@ -126,6 +127,7 @@ class TrainConfig:
     checkpoint_every: int = 100
     threads: int = 2
     device: str = "cpu"  # cpu | cuda | cuda:N | mps | auto (cuda if available, else cpu)
+    precision: str = "fp32"  # fp32 | bf16 (autocast; weights and optimizer fp32) | fp16 (CUDA, loss scaling)
 
 
 @dataclass
@@ -288,6 +290,7 @@ RULES: dict[type, dict[str, Rule]] = {
         "checkpoint_every": at_least(1),
         "threads": at_least(1),
         "device": Rule(lambda v: DEVICE.fullmatch(v) is not None, "cpu, cuda, cuda:N, mps or auto"),
+        "precision": one_of(PRECISIONS),  # fp16 needs a CUDA device (_check_together; "auto": model/precision.py)
     },
     ScheduleConfig: {  # which options a schedule takes, and FIRST's choices: _check_schedule_options
         "name": one_of(SCHEDULES),
@@ -353,6 +356,10 @@ def _check_together(report: _Report) -> None:
                                                 f"v1.1 dev), not {spec.name}")
     if task.kind == "qa" and task.doc_stride >= task.max_length:  # the overlap of two windows
         report.fail("task.doc_stride", f"must be < {report.show('task.max_length', 'task.doc_stride')}")
+    train = report.config.train
+    if train.precision == "fp16" and not train.device.startswith(("cuda", "auto")):
+        report.fail("train.precision", f'"fp16" runs on CUDA only (loss scaling, fast fp16 matmuls), but '
+                                       f'{report.show("train.device", "train.precision")}; use "bf16" or "fp32"')
     fisher = report.config.fisher
     if fisher.min_batches > fisher.max_batches:
         report.fail("fisher.min_batches", f"must be <= {report.show('fisher.max_batches', 'fisher.min_batches')}")

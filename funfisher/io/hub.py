@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from tokenizers import Tokenizer
 
 from ..errors import ModelNotFoundError
 from ..model.config import Arch, EncoderConfig
-from ..model.convert import (CheckpointMismatchError, check_fits, head_state_from_hf, load_strict, read_weights,
+from ..model.convert import (CheckpointMismatchError, head_state_from_hf, load_strict, read_weights,
                              split_hf_state_dict, uses_pretrained_pooler)
 from ..model.encoder import Encoder
 from ..model.heads import HeadKind, TaskModel, build_head
@@ -102,9 +103,12 @@ def load_folder(folder: Path, arch: Arch | None, source: dict[str, Any]) -> Pret
     hf_state, weights_path = read_weights(folder)
     encoder_state, head_weights, unexpected = split_hf_state_dict(hf_state, config.arch)
     _check_layer_count(encoder_state, config.num_hidden_layers, weights_path, folder / "config.json")
-    check_fits(lambda: Encoder(config), encoder_state, str(weights_path), unexpected)  # before allocating
-    model = Encoder(config)
-    load_strict(model, encoder_state, source=str(weights_path), unexpected=unexpected)
+    # Built on the meta device (shapes only: no memory, no random init), then the file's tensors
+    # become the parameters: the weights are in memory once, not as a fresh copy plus the file's.
+    with torch.device("meta"):
+        model = Encoder(config)
+    load_strict(model, encoder_state, source=str(weights_path), unexpected=unexpected, assign=True)
+    del hf_state, encoder_state  # the head's tensors stay in head_weights; the rest are the model's now
     model.eval()
     tokenizer = load_tokenizer(folder / "tokenizer.json")
     source = {**source, "weights": str(weights_path), "arch": config.arch}

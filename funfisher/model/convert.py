@@ -24,7 +24,6 @@ import struct
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -176,12 +175,17 @@ def load_strict(
     source: str,
     unexpected: list[str] = (),
     optional_prefixes: tuple[str, ...] = (),
+    assign: bool = False,
 ) -> list[str]:
     """Copy `state` into `module`, checking names and shapes; raise one error listing every problem.
 
     Parameters under `optional_prefixes` may be absent as a whole submodule (e.g. a classifier
     that the checkpoint does not have yet): they keep their fresh initialization and are returned.
     A submodule that is only partly present is an error.
+
+    assign: make `state`'s tensors the module's parameters instead of copying them (for a module
+    built on the meta device: the weights then exist once in memory, not twice). Floating-point
+    tensors are stored as fp32 (a half-precision checkpoint is widened, tensor by tensor).
     """
     expected = module.state_dict()
     missing = [k for k in expected if k not in state]
@@ -203,21 +207,15 @@ def load_strict(
                  if items]
         raise CheckpointMismatchError(f"{source}: checkpoint does not fit the {type(module).__name__}: "
                                       + "; ".join(parts))
+    if assign:
+        own = {k: v.float() if v.is_floating_point() else v for k, v in state.items() if k in expected}
+        module.load_state_dict(own, strict=False, assign=True)
+        return fresh
     with torch.no_grad():
         for k, v in expected.items():
             if k in state:
                 v.copy_(state[k])
     return fresh
-
-
-def check_fits(build: Callable[[], nn.Module], state: dict[str, torch.Tensor], source: str,
-               unexpected: list[str] = ()) -> None:
-    """`load_strict`'s checks against the module `build()` makes on the meta device (no memory is
-    allocated): sizes in a config that do not match the weights (a hidden_size of 7680 for 768) are
-    a `CheckpointMismatchError`, not an allocation of terabytes."""
-    with torch.device("meta"):
-        module = build()
-    load_strict(module, state, source=source, unexpected=unexpected)
 
 
 def read_weights(folder: Path, safe_name: str = "model.safetensors", pickle_name: str = "pytorch_model.bin",

@@ -29,7 +29,7 @@ import torch
 from ..io.runs import (CHECKPOINT, CONFIG, FISHER_LOG, RESULTS, TRAIN_LOG, WEIGHTS, RunFileError, RunLock,
                        atomic_torch_save, atomic_write_jsonl, atomic_write_text, check_run_dir, create_run_dir,
                        has_run, read_jsonl, remove_leftovers)
-from ..runconfig import RunConfig, diff_configs, to_dict, to_toml
+from ..runconfig import RunConfig, diff_configs, from_dict, to_dict, to_toml
 from .run import Run
 
 #: What every checkpoint holds (a file without one of these is not a funfisher checkpoint).
@@ -59,6 +59,7 @@ def save_checkpoint(run: Run, run_dir: Path) -> None:
         "schedule_log": run.schedule_log,
         "fisher_log": run.fisher_log,
         "seconds": run.seconds,
+        "scaler": run.scaler.state_dict() if run.scaler is not None else None,  # fp16's loss scale
     }
     atomic_torch_save(run_dir / CHECKPOINT, state)
 
@@ -85,8 +86,9 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
 
 
 def check_same_config(config: RunConfig, saved: dict[str, Any], where: Path) -> None:
-    """The current configuration must be the one the run was made with; the error lists the differences."""
-    differences = diff_configs(saved, to_dict(config))
+    """The current configuration must be the one the run was made with; the error lists the differences.
+    A key added to funfisher after the run was made is read as its default (what the run used then)."""
+    differences = diff_configs(to_dict(from_dict(saved, f"{where}: config")), to_dict(config))
     if differences:
         raise CheckpointError(
             f"{where}: the run was made with a different configuration: " + "; ".join(differences) +
@@ -114,6 +116,8 @@ def restore(run: Run, state: dict[str, Any], run_dir: Path) -> None:
     run.fisher_label_rng.set_state(state["rng"]["fisher_label"])
     run.fisher_track_rng.set_state(state["rng"]["fisher_track"])
     run.schedule_log, run.fisher_log, run.seconds = state["schedule_log"], state["fisher_log"], state["seconds"]
+    if run.scaler is not None and state.get("scaler") is not None:
+        run.scaler.load_state_dict(state["scaler"])
     # Logs written after this checkpoint belong to steps that will run again: drop them.
     atomic_write_jsonl(run_dir / TRAIN_LOG, [r for r in read_jsonl(run_dir / TRAIN_LOG) if r["step"] <= run.step])
     atomic_write_jsonl(run_dir / FISHER_LOG, run.fisher_log)

@@ -5,7 +5,8 @@
     result = finish(run, run_dir)          # best checkpoint -> zero-shot evaluation -> results.json
     result = run_one(config, run_dir)      # the three, in a run folder (what train.py runs)
 
-One training step: forward, loss, backward, clip (1.0), AdamW, LR schedule. Around it:
+One training step (`train_step`): forward (in `train.precision`), loss, backward, clip (1.0), AdamW,
+LR schedule. Around it:
 - at steps 0, k, 2k, ... the schedule's SELECT adds units (layers) to the trainable set; FUN first
   asks `fisher.estimate_until_separated` for tr(F) of the frozen units (fresh training batches);
 - every `fisher.track_every` steps, tr(F) per unit on the current batch (Figures 3/4 of the paper);
@@ -42,6 +43,7 @@ from .. import fisher as FI
 from ..data.predictions import score_predictions
 from ..evaluation import average_coverage, cross_lingual_average, evaluate_zero_shot, predict_records, predictions_path
 from ..model import load_pretrained
+from ..model.precision import autocast, grad_scaler, to_float, unsupported
 from ..io.plots import plot_fisher, plot_schedule, plots_available
 from ..io.progress import Progress
 from ..errors import UserError
@@ -85,6 +87,9 @@ def prepare(config: RunConfig, pm=None) -> Run:
     read before the model loads, so a broken dataset fails in seconds, not after training."""
     torch.set_num_threads(config.train.threads)
     device = resolve_device(config.train.device)
+    reason = unsupported(config.train.precision, device)
+    if reason:
+        raise ConfigError(reason)
     task = config.task
     train_examples, notes = load_split(task.train, task.data_dir, config.seed)
     val_examples, _ = load_split(task.validation, task.data_dir, config.seed, n=task.eval_n)
@@ -120,7 +125,8 @@ def prepare(config: RunConfig, pm=None) -> Run:
                total_steps=total, batches_per_epoch=batches_per_epoch,
                fisher_data_rng=torch.Generator().manual_seed(config.seed + 1),
                fisher_label_rng=torch.Generator().manual_seed(config.seed + 2),
-               fisher_track_rng=torch.Generator().manual_seed(config.seed + 3), notes=notes)
+               fisher_track_rng=torch.Generator().manual_seed(config.seed + 3), notes=notes,
+               scaler=grad_scaler(config.train.precision, device))
 
 
 def build_schedule(config: RunConfig, n_units: int):
@@ -245,7 +251,8 @@ def validate(run: Run, run_dir: Path | None = None) -> float:
     task, validation = run.config.task, run.config.task.validation
     lang = validation.languages[0]
     records = predict_records(run.model, run.pm.tokenizer, run.val_examples, task.max_length, task.doc_stride,
-                              run.config.train.eval_batch_size, features=run.val_features)
+                              run.config.train.eval_batch_size, features=run.val_features,
+                              precision=run.config.train.precision)
     metrics = score_predictions(records, D.DATASETS[validation.dataset].metric, lang)
     value = get_task(run.model.kind).primary_metric(metrics)
     if value > run.best_metric:
@@ -275,6 +282,37 @@ def check_finite(run: Run, run_dir: Path, what: str, value: float) -> None:
                         f"training diverged and stops here; {kept}. Try a smaller train.lr or train.max_grad_norm")
 
 
+def train_step(run: Run, batch: dict[str, torch.Tensor], run_dir: Path) -> tuple[float, float | None]:
+    """One optimizer step on `batch`: the forward pass under `train.precision` (model/precision.py:
+    fp32, or bf16 / fp16 autocast with fp32 weights), the loss in fp32, backward, clipping to
+    `train.max_grad_norm`, AdamW, the LR schedule. Returns (loss, gradient norm before clipping);
+    the norm is None on an fp16 step the loss scaler skipped (an overflow: it lowers the scale)."""
+    task = get_task(run.model.kind)  # the training loss and the model inputs
+    scaler = run.scaler
+    run.model.train()
+    with autocast(run.config.train.precision, run.device):
+        out = run.model(**task.inputs(batch))
+    loss = task.loss(to_float(out), batch)
+    loss_value = float(loss.detach())
+    check_finite(run, run_dir, "loss", loss_value)
+    (loss if scaler is None else scaler.scale(loss)).backward()
+    if scaler is not None:
+        scaler.unscale_(run.optimizer)  # clip the true gradients, not the scaled ones
+    trainable = [p for p in run.optimizer.param_groups[0]["params"] if p.grad is not None]
+    norm = torch.nn.utils.clip_grad_norm_(trainable, run.config.train.max_grad_norm) if trainable else torch.tensor(0.0)
+    grad_norm: float | None = float(norm)
+    if scaler is None:
+        check_finite(run, run_dir, "gradient norm", grad_norm)
+        run.optimizer.step()
+    else:  # fp16: an inf/NaN gradient means the loss scale overflowed; the scaler skips this update
+        scaler.step(run.optimizer)
+        scaler.update()
+        grad_norm = grad_norm if math.isfinite(grad_norm) else None
+    run.lr_schedule.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    return loss_value, grad_norm
+
+
 def train(run: Run, run_dir: Path, resume: bool = False, state: dict | None = None, stop_after: int | None = None) -> None:
     """Algorithm 1 (generalized scheduled unfreezing) around ordinary AdamW steps.
 
@@ -282,7 +320,6 @@ def train(run: Run, run_dir: Path, resume: bool = False, state: dict | None = No
     read it from run_dir/checkpoint.pt. `stop_after`: return right after that step's checkpoint
     (benchmarks use it to look at the run mid-way)."""
     cfg = run.config
-    task = get_task(run.model.kind)  # the training loss and the model inputs
     run_dir.mkdir(parents=True, exist_ok=True)
     if state is not None:
         restore(run, state, run_dir)
@@ -302,18 +339,7 @@ def train(run: Run, run_dir: Path, resume: bool = False, state: dict | None = No
         position += 1
 
         t0 = time.perf_counter()
-        run.model.train()
-        loss = task.loss(run.model(**task.inputs(batch)), batch)
-        loss_value = float(loss.detach())
-        check_finite(run, run_dir, "loss", loss_value)
-        loss.backward()
-        trainable = [p for p in run.optimizer.param_groups[0]["params"] if p.grad is not None]
-        grad_norm = torch.nn.utils.clip_grad_norm_(trainable, cfg.train.max_grad_norm) if trainable else torch.tensor(0.0)
-        grad_norm = float(grad_norm)
-        check_finite(run, run_dir, "gradient norm", grad_norm)
-        run.optimizer.step()
-        run.lr_schedule.step()
-        run.optimizer.zero_grad(set_to_none=True)
+        loss_value, grad_norm = train_step(run, batch, run_dir)
         run.step += 1
         run.seconds["train"] += time.perf_counter() - t0
 

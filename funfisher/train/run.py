@@ -36,6 +36,7 @@ class Run:
     fisher_label_rng: torch.Generator  # y ~ p(y|x) in FUN's selection estimates
     fisher_track_rng: torch.Generator  # y ~ p(y|x) in tr(F) tracking (own stream: never shifts FUN's choices)
     notes: list[str] = field(default_factory=list)
+    scaler: torch.amp.GradScaler | None = None  # train.precision = "fp16" only (model/precision.py)
     # progress (saved in checkpoints)
     step: int = 0
     trainable: set[int] = field(default_factory=set)  # the units released so far
