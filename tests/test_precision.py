@@ -1,5 +1,7 @@
-"""train.precision (funfisher/model/precision.py): bf16 autocast with fp32 weights, optimizer state,
-tr(F) and outputs; fp16 only on CUDA; checks before any work. The tiny BERT fixture on data/demo."""
+"""The training speed paths, on the tiny BERT fixture and data/demo:
+- train.precision (funfisher/model/precision.py): bf16 autocast with fp32 weights, optimizer state,
+  tr(F) and outputs; fp16 only on CUDA; checks before any work;
+- the frozen prefix (Encoder.forward frozen_below): no autograd below the lowest trainable unit."""
 from __future__ import annotations
 
 import json
@@ -98,3 +100,34 @@ def test_bf16_evaluation_returns_fp32_outputs_and_the_same_predictions(tiny_conf
     # Argmax flips only where two logits are within bf16's rounding: at most a few of 24.
     agree = sum(a == b for a, b in zip(p32.labels, p16.labels))
     assert len(p32.labels) == 24 and agree >= 20
+
+
+def test_layers_below_the_lowest_trainable_unit_run_without_autograd(tiny_config):
+    """Encoder.forward(frozen_below=k): embeddings and layers < k build no graph; the loss and every
+    gradient are bit-identical to the full-autograd pass (same ops, same dropout draws)."""
+    run = prepare(tiny_config())
+    run.trainable_set.apply({1})  # the tiny model has 2 layers: GU's first phase
+    task = get_task(run.model.kind)
+    batch = collate(run, list(range(8)))
+    outputs = {}
+    hook = run.model.encoder.layers[0].register_forward_hook(lambda m, i, out: outputs.__setitem__("layer0", out))
+    results = []
+    for frozen_below in (0, 1):
+        torch.manual_seed(0)  # the same dropout masks
+        run.model.train()
+        loss = task.loss(run.model(**task.inputs(batch), frozen_below=frozen_below), batch)
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in run.model.named_parameters() if p.grad is not None}
+        run.model.zero_grad(set_to_none=True)
+        results.append((loss.detach(), grads, outputs["layer0"].grad_fn))
+    hook.remove()
+    (loss0, grads0, _), (loss1, grads1, fn1) = results
+    assert torch.equal(loss0, loss1)
+    assert grads0.keys() == grads1.keys() and any(".layers.1." in n for n in grads0)
+    assert all(torch.equal(grads0[n], grads1[n]) for n in grads0)
+    assert fn1 is None  # no graph below layer 1
+    # The promise is enforced, not assumed: a trainable embedding below k gets no gradient.
+    run.model.encoder.embed.norm.weight.requires_grad_(True)
+    torch.manual_seed(0)
+    task.loss(run.model(**task.inputs(batch), frozen_below=1), batch).backward()
+    assert run.model.encoder.embed.norm.weight.grad is None

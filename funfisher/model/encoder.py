@@ -214,6 +214,7 @@ class Encoder(nn.Module):
         token_type_ids: torch.Tensor | None = None,
         first_token_only: bool = False,
         pack: bool = False,
+        frozen_below: int = 0,
     ) -> torch.Tensor:
         """input_ids, attention_mask ({0,1}, 1 = real token), token_type_ids: [B, T] -> [B, T, H].
 
@@ -231,21 +232,29 @@ class Encoder(nn.Module):
         compares them), yet training and the tr(F) estimators never pack: dropout would draw its
         masks over N rows instead of B * T, and the per-example gradient hooks (fisher/hooks.py)
         read each layer's rows as [B, T, ...], one example per b, which packing flattens to [N, ...].
+
+        frozen_below: the caller's promise that nothing below layer `frozen_below` trains (the
+        embeddings and layers 0 .. frozen_below-1: GU, FUN and LPFT before their last unfreeze).
+        Those run under torch.no_grad(): no graph, no saved activations, no backward through them.
+        The values are the same ops' values, so losses and gradients are bit-identical.
         """
-        x = self.embed(input_ids, token_type_ids)
-        if self.embedding_adapter is not None:
-            x = self.embedding_adapter(x)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and frozen_below <= 0):
+            x = self.embed(input_ids, token_type_ids)
+            if self.embedding_adapter is not None:
+                x = self.embedding_adapter(x)
         bias = attention_bias(attention_mask, x.dtype)
         packing = None
         if pack and attention_mask is not None and worth_packing(attention_mask):
             packing = Packing.from_mask(attention_mask)
             x = packing.pack(x)
         last = len(self.layers) - 1
+        grad = torch.is_grad_enabled()
         for i, layer in enumerate(self.layers):
-            if first_token_only and i == last:
-                x = x if packing is None else packing.pad(x)
-                return layer(x, bias, first_token_only=True)
-            x = layer(x, bias, packing=packing)
+            with torch.set_grad_enabled(grad and i >= frozen_below):
+                if first_token_only and i == last:
+                    x = x if packing is None else packing.pad(x)
+                    return layer(x, bias, first_token_only=True)
+                x = layer(x, bias, packing=packing)
         return x if packing is None else packing.pad(x)
 
 

@@ -159,17 +159,19 @@ class TaskModel(nn.Module):
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
         pack: bool = False,
+        frozen_below: int = 0,
     ):
-        """pack: run the encoder on the real tokens only (`Encoder.forward`); inference only in practice."""
+        """pack: run the encoder on the real tokens only (`Encoder.forward`); inference only in practice.
+        frozen_below: nothing below that encoder layer trains; it runs without autograd (`Encoder.forward`)."""
         if self.kind == "multiple_choice":
             b, c, t = input_ids.shape
             flat = lambda x: None if x is None else x.reshape(b * c, t)  # noqa: E731
             hidden = self.encoder(flat(input_ids), flat(attention_mask), flat(token_type_ids), first_token_only=True,
-                                  pack=pack)
+                                  pack=pack, frozen_below=frozen_below)
             return self.head(hidden).view(b, c)
         # The classification heads read token 0 only: the encoder can skip the rest of the last layer.
         hidden = self.encoder(input_ids, attention_mask, token_type_ids, first_token_only=self.kind == "classification",
-                              pack=pack)
+                              pack=pack, frozen_below=frozen_below)
         if self.kind == "mlm":
             # MAD-X: the inverse of the invertible adapter runs inside the head, before the decoder
             # (AdapterHub hooks it onto the output embedding layer).

@@ -290,8 +290,13 @@ def train_step(run: Run, batch: dict[str, torch.Tensor], run_dir: Path) -> tuple
     task = get_task(run.model.kind)  # the training loss and the model inputs
     scaler = run.scaler
     run.model.train()
+    # Unit i lives in layer i: nothing below the lowest unit that trains now (read from the
+    # parameters themselves) needs gradients, so those layers run without autograd. With no unit
+    # trainable (LPFT's first phase) the whole encoder does.
+    frozen_below = min((u for u, params in run.units.items() if any(p.requires_grad for p in params)),
+                       default=len(run.units))
     with autocast(run.config.train.precision, run.device):
-        out = run.model(**task.inputs(batch))
+        out = run.model(**task.inputs(batch), frozen_below=frozen_below)
     loss = task.loss(to_float(out), batch)
     loss_value = float(loss.detach())
     check_finite(run, run_dir, "loss", loss_value)
