@@ -21,6 +21,23 @@
 
     python bench/fisher_overhead.py --part b      # about 15 minutes on 2 cores
     python bench/fisher_overhead.py --part b --runs gu fun --rounds 2   # gu, fun, fun, gu: ~18 min
+
+(c) FUN's cost at the paper's scale, from measured per-batch costs and the configs' step counts:
+    for every config with a FUN section (configs/paper/*.toml: MNLI, SQuAD, COPA; bottleneck and
+    LoRA) and every CPU config (configs/cpu/*.toml), FUN / GU training time =
+        1 + decisions x batches per decision x t(tr(F) batch) / (steps x t(training step)),
+    decisions: FUN's selection steps that estimate tr(F) (`schedules.simulate` on the config's
+    schedule), batches: fisher.max_batches (the paper's estimator: a fixed 40; CPU configs: the
+    stopping rule's upper bound, so a worst case), steps: the config's (epochs x batches per
+    epoch, Table 5's training-set sizes). Both times are measured here on the real code path
+    (`recipe.train_step` on a top-only run, the cheapest step and so the worst case for the ratio;
+    one batch of `fisher.trace_fisher` for the 11 frozen units, what FUN's first decision runs per
+    batch) with
+    multilingual-e5-small at the config's batch size and max_length (random tokens, lengths
+    between half and all of max_length). Paper models are base-size (hidden 768); the ratio of
+    two costs of the same network shape is what carries over. Target: FUN <= 1.05x GU.
+
+    python bench/fisher_overhead.py --part c      # about 5 minutes on 2 cores
 """
 from __future__ import annotations
 
@@ -77,12 +94,13 @@ def build(reduction_factor: int = 16, num_labels: int = 3) -> tuple[TaskModel, d
     return model, units
 
 
-def make_batch(batch_size: int, seq_len: int, num_labels: int = 3) -> dict[str, torch.Tensor]:
-    """Random tokens with lengths between seq_len / 2 and seq_len (so there is padding)."""
+def make_batch(batch_size: int, seq_len: int, num_labels: int = 3, vocab: int = E5_SMALL.vocab_size
+               ) -> dict[str, torch.Tensor]:
+    """Random tokens (ids 5 .. vocab-1) with lengths between seq_len / 2 and seq_len (so there is padding)."""
     g = torch.Generator().manual_seed(1)
     lengths = torch.randint(seq_len // 2, seq_len + 1, (batch_size,), generator=g)
     mask = (torch.arange(seq_len)[None, :] < lengths[:, None]).long()
-    ids = torch.randint(5, E5_SMALL.vocab_size, (batch_size, seq_len), generator=g) * mask
+    ids = torch.randint(5, vocab, (batch_size, seq_len), generator=g) * mask
     return {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids),
             "labels": torch.randint(0, num_labels, (batch_size,), generator=g)}
 
@@ -164,7 +182,7 @@ def part_a(batch_size: int, seq_len: int, repeats: int, loop_repeats: int) -> No
     for name, values in (("hooks", hooks), ("vmap", vmap)):
         abs_err, rel_err = rel(values)
         print(f"{name} vs loop: max abs diff {abs_err:.3e}, max relative diff {rel_err:.3e}")
-    print(f"tr(F) per unit (hooks): " + ", ".join(f"{u}: {v:.3e}" for u, v in hooks.items()))
+    print("tr(F) per unit (hooks): " + ", ".join(f"{u}: {v:.3e}" for u, v in hooks.items()))
     ratio = {name: r for name, _, r in rows}["tr(F) hooks"]
     print(f"\ntarget hooks <= 1.10x: {'met' if ratio <= 1.10 else 'NOT met'} ({ratio:.2f}x); "
           f"agreement < 1e-4 relative: {'met' if rel(hooks)[1] < 1e-4 else 'NOT met'}")
@@ -233,6 +251,82 @@ def part_b(k: int = 50, model: str = "multilingual-e5-small", runs: tuple[str, .
         print(f"target: fun <= 1.10x GU: {'met' if ratio <= 1.10 else 'NOT met'} ({ratio:.2f}x)")
 
 
+# Training-set sizes (paper Table 5; SQuAD: questions, a few long paragraphs give a second window).
+TRAIN_EXAMPLES = {"mnli": 392_702, "squad": 87_599, "copa": 400}
+
+
+def fun_decisions(config) -> tuple[int, int]:
+    """(steps, FUN selection steps that estimate tr(F)) of a config, from its schedule."""
+    import math
+
+    from funfisher.schedules import simulate
+    from funfisher.train.recipe import build_schedule
+
+    train = config.train
+    n = config.task.train.n or TRAIN_EXAMPLES[config.task.train.dataset]
+    steps = train.max_steps or math.ceil(train.epochs * math.ceil(n / train.batch_size))
+    schedule = build_schedule(config, n_units=12)
+    records = simulate(schedule, steps, lambda step, frozen: {u: float(u) for u in frozen})
+    return steps, sum("ranking" in r for r in records)
+
+
+def part_c(repeats: int = 3) -> None:
+    """(c) FUN / GU at the configs' scale: measured per-batch costs x the configs' counts."""
+    import tempfile
+
+    from funfisher import load_pretrained
+    from funfisher.runconfig import load_config
+    from funfisher.train import recipe
+
+    repo = Path(__file__).resolve().parents[1]
+    configs = sorted((repo / "configs" / "paper").glob("*.toml")) + sorted((repo / "configs" / "cpu").glob("*.toml"))
+    rows = []
+    for path in configs:
+        cfg = load_config(path, ["schedule.name=fun"])
+        steps, decisions = fun_decisions(cfg)
+        choices = 2 if cfg.task.kind == "multiple_choice" else 1  # COPA: every example is 2 sequences
+        rows.append((path, cfg, steps, decisions, choices))
+    shapes = sorted({(cfg.train.batch_size * ch, cfg.fisher.batch_size * ch, cfg.task.max_length)
+                     for _, cfg, _, _, ch in rows})
+    pm = load_pretrained("multilingual-e5-small")
+    costs = {}
+    for train_batch, fisher_batch, length in shapes:
+        # A classification run of e5-small stands in for every task: the encoder is the cost (the
+        # heads are one small linear layer), and COPA's 2 choices become 2 sequences per example.
+        cfg = load_config(repo / "configs" / "demo.toml", [
+            f"train.batch_size={train_batch}", f"fisher.batch_size={fisher_batch}", f"task.max_length={length}",
+            "task.evaluate.languages=['en']", "fisher.labels=sample", "fisher.method=hooks",
+            "fisher.max_batches=1", "fisher.min_batches=1"])
+        run = recipe.prepare(cfg, pm=copy.deepcopy(pm))
+        step_batch = make_batch(train_batch, length, vocab=pm.config.vocab_size)
+        estimate_batch = make_batch(fisher_batch, length, vocab=pm.config.vocab_size)
+        run.trainable_set.apply({11})  # GU's and FUN's first phase: the top unit trains
+        run.trainable = {11}
+        frozen = {u: run.units[u] for u in run.schedule.frozen_units(run.trainable)}
+        with tempfile.TemporaryDirectory() as tmp:
+            def step() -> None:
+                recipe.train_step(run, step_batch, Path(tmp))
+
+            def estimate() -> None:  # one batch of FUN's estimate (what estimate_until_separated runs per batch)
+                trace_fisher(run.model, [estimate_batch], frozen, generator=torch.Generator().manual_seed(0))
+
+            times = interleaved({"step": (step, lambda: None), "fisher": (estimate, lambda: None)}, repeats, few={})
+        costs[(train_batch, fisher_batch, length)] = (statistics.median(times["step"]), statistics.median(times["fisher"]))
+        print(f"  measured: train batch {train_batch} / tr(F) batch {fisher_batch} x {length} tokens: step "
+              f"{costs[(train_batch, fisher_batch, length)][0]:.2f} s, tr(F) batch "
+              f"{costs[(train_batch, fisher_batch, length)][1]:.2f} s", flush=True)
+    print(f"(c) FUN / GU training time at the configs' scale ({repeats} interleaved rounds, medians; e5-small, "
+          f"{torch.get_num_threads()} threads)")
+    print("| config | steps | FUN decisions | batches per decision | t(tr(F) batch) / t(step) | FUN / GU | <= 1.05x |")
+    print("|---|---:|---:|---:|---:|---:|---|")
+    for path, cfg, steps, decisions, ch in rows:
+        t_step, t_fisher = costs[(cfg.train.batch_size * ch, cfg.fisher.batch_size * ch, cfg.task.max_length)]
+        ratio = 1 + decisions * cfg.fisher.max_batches * t_fisher / (steps * t_step)
+        bound = "" if cfg.fisher.min_batches == cfg.fisher.max_batches else " (at most)"
+        print(f"| {path.relative_to(repo)} | {steps:,} | {decisions} | {cfg.fisher.max_batches}{bound} | "
+              f"{t_fisher / t_step:.2f} | {ratio:.3f}x{bound} | {'met' if ratio <= 1.05 else 'NOT met'} |")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="batch 8 x 64 tokens, 3 repeats")
@@ -240,7 +334,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seq-len", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--part", choices=["a", "b", "both"], default="both")
+    parser.add_argument("--part", choices=["a", "b", "c", "both"], default="both", help="both: a and b")
     parser.add_argument("--k", type=int, default=50, help="part (b): unfreezing interval (12 * k steps)")
     parser.add_argument("--runs", nargs="+", default=["gu", "fun", "fun-reference"],
                         choices=["gu", "fun", "fun-reference"], help="part (b): which runs (ratios need gu)")
@@ -255,6 +349,8 @@ def main(argv: list[str] | None = None) -> None:
         print()
     if args.part in ("b", "both"):
         part_b(k=args.k, runs=tuple(args.runs), keep=args.keep, rounds=args.rounds)
+    if args.part == "c":
+        part_c(repeats=max(1, min(args.repeats, 3)))
 
 
 if __name__ == "__main__":
