@@ -109,6 +109,9 @@ def plot_comparison(table: dict[str, dict[str, float]], path: Path, metric: str 
 
 
 # ------------------------------------------------------------------ eval.py report: over seeds and schedules
+STYLES = ("-", "--", ":", "-.")  # line styles that tell overlapping schedules apart
+
+
 def _series(values) -> list[float]:
     return [float("nan") if v is None else float(v) for v in values]
 
@@ -144,7 +147,9 @@ def plot_fisher_curves(curves: dict[str, dict], path: Path, title: str = "") -> 
                           (axes[1][1], "mean_trainable", "tr(F) mean over TRAINABLE units\n(population changes at each unfreeze)")):
         for i, (label, c) in enumerate(curves.items()):
             band = c[key]
-            ax.plot(c["steps"], _series(band["mean"]), color=colours(i % 10), lw=1.8, label=label)
+            # a line style per schedule too: identical curves (FUN choosing GU's order) stay visible
+            ax.plot(c["steps"], _series(band["mean"]), color=colours(i % 10), lw=1.8, ls=STYLES[i % len(STYLES)],
+                    label=label)
             ax.fill_between(c["steps"], _series(band["lo"]), _series(band["hi"]), color=colours(i % 10), alpha=0.2, lw=0)
         ax.set_yscale("log")
         ax.set_title(f"{name}\nmean over seeds, band: min-max", fontsize=9)
@@ -166,7 +171,7 @@ def plot_random_orders(lines: dict[str, dict], path: Path, metric: str = "accura
     over seeds; solid, left axis) and English validation `metric` (dashed, right axis).
 
     `lines[label]`: {"fisher": (steps, values), "val": (steps, values), "xling": average or None}.
-    `groups`: footnote-10 groups of labels; orders of one group share a colour family."""
+    `groups`: footnote-10 groups of labels, named in the legend (each order has its own colour)."""
     import matplotlib.pyplot as plt
 
     lines = {label: line for label, line in lines.items() if line["fisher"][0] or line["val"][0]}
@@ -175,13 +180,14 @@ def plot_random_orders(lines: dict[str, dict], path: Path, metric: str = "accura
     fig, ax = plt.subplots(figsize=(9, 4.8))
     twin = ax.twinx()
     colours = plt.get_cmap("tab10")
-    group_of = {label: i for i, group in enumerate(groups or []) for label in group}
+    group_of = {label: i for i, group in enumerate(groups or [], 1) for label in group}
     for i, (label, line) in enumerate(lines.items()):
-        colour = colours(group_of.get(label, i) % 10)
-        xling = "" if line.get("xling") is None else f" (avg {line['xling']:.2f})"
+        colour = colours(i % 10)
+        notes = ([f"group {group_of[label]}"] if label in group_of else []) + \
+                ([] if line.get("xling") is None else [f"avg {line['xling']:.2f}"])
         steps, values = line["fisher"]
         if steps:
-            ax.plot(steps, _series(values), color=colour, lw=1.6, label=f"{label}{xling}")
+            ax.plot(steps, _series(values), color=colour, lw=1.6, label=label + (f" ({', '.join(notes)})" if notes else ""))
         steps, values = line["val"]
         if steps:
             twin.plot(steps, _series(values), color=colour, lw=1.0, ls="--")
@@ -189,7 +195,7 @@ def plot_random_orders(lines: dict[str, dict], path: Path, metric: str = "accura
     ax.set_ylabel("tr(F) summed over units / its maximum (solid)")
     twin.set_ylabel(f"English validation {metric} (dashed)")
     ax.set_title("random unfreezing orders: normalised tr(F) and validation" +
-                 (" (colour: footnote-10 group)" if groups else ""), fontsize=10)
+                 (" (groups: footnote 10)" if groups else ""), fontsize=10)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.08, 1.0))
     _save(fig, path)
     plt.close(fig)
