@@ -22,13 +22,13 @@ import torch
 from tokenizers import Tokenizer
 
 from . import data as D
-from .data.predictions import score_predictions
+from .data.predictions import ZH_MIXED, score_predictions
 from .model.heads import TaskModel
 from .model.precision import autocast, to_float
 from .io.progress import Progress
 from .io.runs import atomic_write_jsonl
 from .runconfig import RunConfig
-from .tasks import ZH_MIXED, ZH_MIXED_LABEL, Predictions, Task, get_task
+from .tasks import ZH_MIXED_LABEL, Predictions, Task, get_task
 
 
 @torch.inference_mode()

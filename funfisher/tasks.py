@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from tokenizers import Tokenizer
 
 from . import data as D
-from .data.predictions import ZH_MIXED, score_predictions
+from .data.predictions import score_predictions
 
 #: What a `TaskModel` returns: logits [B, C] (or [B, n_choices]), or (start, end) [B, T] each.
 Outputs = Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]
