@@ -21,11 +21,12 @@ from typing import Any
 
 import torch
 from tokenizers import Tokenizer
+from torch.overrides import TorchFunctionMode
 
 from ..errors import ModelNotFoundError
 from ..model.config import Arch, EncoderConfig
-from ..model.convert import (CheckpointMismatchError, head_state_from_hf, load_strict, read_weights,
-                             split_hf_state_dict, uses_pretrained_pooler)
+from ..model.convert import (CheckpointMismatchError, head_state_from_hf, is_lookup_table, load_strict,
+                             read_weights, split_hf_state_dict, uses_pretrained_pooler)
 from ..model.encoder import Encoder
 from ..model.heads import HeadKind, TaskModel, build_head
 from ..model.tokenizer import load_tokenizer
@@ -100,12 +101,12 @@ def load_folder(folder: Path, arch: Arch | None, source: dict[str, Any]) -> Pret
             raise ModelNotFoundError(f"{folder}: no {required} (a model folder holds config.json, "
                                      f"model.safetensors or pytorch_model.bin, and tokenizer.json)")
     config = EncoderConfig.from_json(folder / "config.json", arch=arch)
-    hf_state, weights_path = read_weights(folder)
+    hf_state, weights_path = read_weights(folder, mapped=is_lookup_table)
     encoder_state, head_weights, unexpected = split_hf_state_dict(hf_state, config.arch)
     _check_layer_count(encoder_state, config.num_hidden_layers, weights_path, folder / "config.json")
     # Built on the meta device (shapes only: no memory, no random init), then the file's tensors
     # become the parameters: the weights are in memory once, not as a fresh copy plus the file's.
-    with torch.device("meta"):
+    with torch.device("meta"), _SkipRandomInit():
         model = Encoder(config)
     load_strict(model, encoder_state, source=str(weights_path), unexpected=unexpected, assign=True)
     del hf_state, encoder_state  # the head's tensors stay in head_weights; the rest are the model's now
@@ -113,6 +114,19 @@ def load_folder(folder: Path, arch: Arch | None, source: dict[str, Any]) -> Pret
     tokenizer = load_tokenizer(folder / "tokenizer.json")
     source = {**source, "weights": str(weights_path), "arch": config.arch}
     return PretrainedModel(model=model, tokenizer=tokenizer, config=config, source=source, head_weights=head_weights)
+
+
+class _SkipRandomInit(TorchFunctionMode):
+    """Inside it, `normal_` and `uniform_` on a meta tensor return it untouched. A module built on
+    the meta device has no values to draw, yet the meta kernels of those two import torch's
+    compiler stack (torch._dynamo, sympy: about 70 MiB resident and a second) to draw nothing."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        target = args[0] if args else kwargs.get("tensor")  # torch.nn.init's functions name it `tensor`
+        if getattr(func, "__name__", "") in ("normal_", "uniform_") and getattr(target, "is_meta", False):
+            return target
+        return func(*args, **kwargs)
 
 
 def _check_layer_count(encoder_state: dict[str, Any], num_layers: int, weights_path: Path, config_path: Path) -> None:

@@ -18,12 +18,15 @@ non-tensor file is a `ModelFileError` naming it, a mismatch a `CheckpointMismatc
 from __future__ import annotations
 
 import functools
+import json
+import mmap
 import pickle
 import re
 import struct
 import zipfile
 import zlib
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -219,47 +222,90 @@ def load_strict(
 
 
 def read_weights(folder: Path, safe_name: str = "model.safetensors", pickle_name: str = "pytorch_model.bin",
-                 error: type[ModelFileError] = ModelFileError) -> tuple[dict[str, torch.Tensor], Path]:
+                 error: type[ModelFileError] = ModelFileError, mapped: Callable[[str], bool] = lambda key: False
+                 ) -> tuple[dict[str, torch.Tensor], Path]:
     """Read `safe_name` (safetensors, preferred) or `pickle_name` (torch pickle, only with
     weights_only=True, which refuses code) from a folder. Returns the tensors and the file read;
-    an unreadable file raises `error` naming it, a folder with neither a `ModelNotFoundError`."""
+    an unreadable file raises `error` naming it, a folder with neither a `ModelNotFoundError`.
+    `mapped(key)`: leave that safetensors tensor in a map of the file (see `read_safetensors`)."""
     safe, pickled = folder / safe_name, folder / pickle_name
     if safe.is_file():
-        return read_safetensors(safe, error), safe
+        return read_safetensors(safe, error, mapped), safe
     if pickled.is_file():
         return read_torch_pickle(pickled, error), pickled
     raise ModelNotFoundError(f"{folder}: no weights (expected {safe_name} or {pickle_name})")
 
 
-def read_safetensors(path: Path, error: type[ModelFileError] = ModelFileError) -> dict[str, torch.Tensor]:
-    """A safetensors file's tensors; a truncated or corrupt file raises `error` naming it."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+def is_lookup_table(hf_key: str) -> bool:
+    """An embedding table of the encoder: only ever indexed by rows, never multiplied."""
+    return normalize_hf_key(hf_key) in _LOOKUP_TABLES
+
+
+_LOOKUP_TABLES = {theirs for theirs, _ in ENCODER_FROM_HF if theirs.endswith("_embeddings.weight")}
+
+
+def read_safetensors(path: Path, error: type[ModelFileError] = ModelFileError,
+                     mapped: Callable[[str], bool] = lambda key: False) -> dict[str, torch.Tensor]:
+    """A safetensors file's tensors, each read straight into its own torch-allocated (64-byte aligned)
+    storage, or for the keys where `mapped(key)` left in a copy-on-write map of the file; a
+    truncated or corrupt file raises `error` naming it.
+
+    Why not `safetensors.torch.load_file`: its tensors are views into one map of the whole file, at
+    addresses 8 bytes off 64-byte alignment. Matrix kernels take other code paths on such data, so
+    a model used as loaded would not compute bit for bit like a deep copy of it (`--compare` and
+    sweeps copy the loaded model), and realigning them costs a second copy of the weights (the map
+    is freed only with its last view). Reading each tensor's bytes into `torch.empty` gives one
+    aligned copy and nothing left over.
+
+    Why map some: a lookup table (`is_lookup_table`) is only indexed, which copies rows bit for bit
+    at any address, and a run reads few of its rows. Mapped, only the pages of the rows looked up
+    are ever in memory (e5-small: its 250k-token table is 384 of the 448 MiB of weights), as in
+    transformers, which maps every tensor. Writing to it (full fine-tuning) copies the pages
+    written, never the file. The file must not be rewritten in place while the model lives (the
+    hub's cache and funfisher's replace files, never rewrite them).
+
+    The header is checked by safetensors itself (`safe_open` validates offsets, dtypes and the
+    file's size) before any byte is read."""
+    from safetensors import SafetensorError, safe_open
 
     try:
-        return aligned(load_file(str(path)))
+        with safe_open(str(path), framework="pt"):  # validation only; it reads no tensor data
+            pass
+        with open(path, "rb") as f:
+            header_size = struct.unpack("<Q", f.read(8))[0]
+            header = json.loads(f.read(header_size))
+            header.pop("__metadata__", None)
+            file_map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY) if any(map(mapped, header)) else None
+            state = {}
+            for name, entry in sorted(header.items(), key=lambda item: item[1]["data_offsets"][0]):
+                begin, end = entry["data_offsets"]
+                if entry["dtype"] not in SAFETENSORS_DTYPES:
+                    raise error(f"{path}: tensor {name!r} has dtype {entry['dtype']}, which funfisher does not read")
+                if file_map is not None and mapped(name) and end > begin:
+                    data = torch.frombuffer(file_map, dtype=torch.uint8, count=end - begin,
+                                            offset=8 + header_size + begin)  # holds file_map open
+                else:
+                    f.seek(8 + header_size + begin)
+                    data = torch.empty(end - begin, dtype=torch.uint8)
+                    if f.readinto(data.numpy()) != end - begin:
+                        raise OSError(f"short read of {name!r}")
+                # safetensors stores little-endian bytes, the byte order of every CPU torch runs on here
+                state[name] = data.view(SAFETENSORS_DTYPES[entry["dtype"]]).reshape(entry["shape"])
+            return state
     except FileNotFoundError:
         raise ModelNotFoundError(f"{path}: no such file") from None
     except (SafetensorError, OSError) as e:
         raise error(f"{path}: not a readable safetensors file (truncated or corrupt?): {first_line(e)}") from None
 
 
+# The format's dtype names and torch's (the format also has F8 variants and F4 kinds torch has no reader for)
+SAFETENSORS_DTYPES: dict[str, torch.dtype] = {
+    "BOOL": torch.bool, "U8": torch.uint8, "I8": torch.int8, "I16": torch.int16, "U16": torch.uint16,
+    "I32": torch.int32, "U32": torch.uint32, "I64": torch.int64, "U64": torch.uint64,
+    "F16": torch.float16, "BF16": torch.bfloat16, "F32": torch.float32, "F64": torch.float64,
+    "F8_E4M3": torch.float8_e4m3fn, "F8_E5M2": torch.float8_e5m2,
+}
 
-ALIGNMENT = 64  # bytes: what torch's CPU allocator gives every tensor (one AVX-512 register)
-
-
-def aligned(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """`state` with every tensor at a 64-byte aligned address, replaced in place one at a time.
-
-    safetensors hands out tensors at addresses that are not (e.g. 8 bytes off). The math kernels
-    take other code paths on such data and results differ in the last bits, so a model used as
-    loaded would not compute bit for bit like a deep copy of it (`--compare` and sweeps copy the
-    loaded model). Cloning one tensor at a time frees each unaligned original before the next is
-    copied: memory peaks at the weights plus one tensor, not two copies of the weights."""
-    for key in list(state):
-        if state[key].data_ptr() % ALIGNMENT:
-            state[key] = state[key].clone()
-    return state
 
 # What torch.load(weights_only=True) raises on a damaged file: besides its UnpicklingError and
 # RuntimeError (a bad zip archive, short reads), the legacy (non-zip) format lets corrupt bytes

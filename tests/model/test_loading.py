@@ -118,6 +118,67 @@ def test_truncated_safetensors_file(tmp_path):
         load_pretrained(folder)
 
 
+def test_safetensors_reader_gives_aligned_copies_of_every_dtype(tmp_path):
+    """read_safetensors reads each tensor into its own torch allocation: the same values, dtypes and
+    shapes as safetensors' own load_file (which hands out views at unaligned addresses), every one
+    64-byte aligned, so a loaded model computes bit for bit like its deep copy (see the docstring)."""
+    from funfisher.model.convert import SAFETENSORS_DTYPES, read_safetensors
+
+    g = torch.Generator().manual_seed(0)
+    state = {f"t.{name}": (torch.randn(3, 5, generator=g) * 50).to(dtype)
+             for name, dtype in SAFETENSORS_DTYPES.items()}
+    state.update({"scalar": torch.tensor(2.5), "empty": torch.zeros(0, 4), "odd": torch.arange(7, dtype=torch.int8)})
+    path = tmp_path / "all.safetensors"
+    save_file(state, str(path), metadata={"format": "pt"})
+    got, theirs = read_safetensors(path), load_file(str(path))
+    assert got.keys() == theirs.keys() == state.keys()
+    for key, tensor in got.items():
+        assert tensor.dtype == theirs[key].dtype and tensor.shape == theirs[key].shape, key
+        as_bytes = [t.reshape(-1).view(torch.uint8) for t in (tensor, theirs[key])]  # NaN-safe, bit for bit
+        assert torch.equal(*as_bytes), key
+        assert tensor.data_ptr() % 64 == 0, key
+    assert any(t.data_ptr() % 64 for t in theirs.values())  # why the reader exists
+
+
+def _mapped_files(tensor: torch.Tensor) -> list[str]:
+    """The files whose map (/proc/self/maps) holds the tensor's first byte."""
+    address, found = tensor.data_ptr(), []
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        span, *rest = line.split()
+        start, end = (int(x, 16) for x in span.split("-"))
+        if start <= address < end and len(rest) >= 5:
+            found.append(rest[4])
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs Linux's /proc/self/maps")
+def test_lookup_tables_stay_mapped_and_the_file_is_never_written(tmp_path):
+    """The embedding tables stay in a copy-on-write map of model.safetensors (only looked-up rows
+    are ever read); every other weight is its own aligned allocation. A model computes bit for bit
+    like its deep copy (whose tables are allocations), and training the tables never writes the file."""
+    import copy
+
+    folder = copy_fixture(tmp_path)
+    before = (folder / "model.safetensors").read_bytes()
+    pm = load_pretrained(folder)
+    weights = str((folder / "model.safetensors").resolve())
+    assert _mapped_files(pm.model.embed.tokens.weight) == [weights]
+    assert _mapped_files(pm.model.embed.positions.weight) == [weights]
+    assert weights not in _mapped_files(pm.model.layers[0].attn.query.weight)
+    assert pm.model.layers[0].attn.query.weight.data_ptr() % 64 == 0
+    twin = copy.deepcopy(pm.model)
+    assert _mapped_files(twin.embed.tokens.weight) != [weights]
+    ids, mask = SAMPLE
+    assert torch.equal(pm.model(ids, mask), twin(ids, mask))
+    table = pm.model.embed.tokens.weight
+    table.requires_grad_(True)
+    optimizer = torch.optim.SGD([table], lr=1.0)
+    pm.model(ids, mask).sum().backward()
+    optimizer.step()
+    assert not torch.equal(table.detach(), twin.embed.tokens.weight)  # the rows looked up moved
+    assert (folder / "model.safetensors").read_bytes() == before
+
+
 def test_bad_config(tmp_path):
     folder = copy_fixture(tmp_path)
     (folder / "config.json").write_text('{"model_type": "gpt2"}')
