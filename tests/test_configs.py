@@ -65,6 +65,8 @@ def test_the_expected_configs_exist():
             assert f"configs/paper/lora_{model}_{task}.toml" in names
     for name in ("xnli_e5", "xcopa_e5", "qa_e5", "qa_mlqa_e5"):
         assert f"configs/cpu/{name}.toml" in names
+    for name in ("xnli", "xcopa"):
+        assert f"configs/study/{name}.toml" in names
     # Table 4: bottleneck adapters, {mBERT, XLM-R} x {SQuAD -> XQuAD, MNLI -> XNLI} x {1k, 5k, 10k}
     lowdata = {n for n in names if n.startswith("configs/paper/lowdata/")}
     assert lowdata == {f"configs/paper/lowdata/{model}_{task}_{size}.toml"
@@ -575,3 +577,63 @@ def test_paper_config_marks_what_is_unverified(path):
         assert re.search(r'lr_schedule = "linear"  # unverified', text)
     # the fixed 40-batch estimate says why and where the decision will be made
     assert "bench/fun_agreement.py" in text and "docs/fidelity.md" in text
+
+
+# --------------------------------------------------------------------------------------------------
+# the study's configs (docs/results.md, issue #15)
+# --------------------------------------------------------------------------------------------------
+STUDY = sorted((CONFIGS / "study").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", STUDY, ids=rel)
+@pytest.mark.parametrize("size", [None, 2000, 5000])
+def test_study_configs_follow_the_pilots_lessons(path, size):
+    """Unfreezing ends early (k * L at most a quarter of the updates), every evaluation row is
+    scored (no eval_n, no evaluate.n), validation is a fixed-size sample, bf16 (measured cost-free)."""
+    if size is not None and "xnli" not in path.name:
+        pytest.skip("train sizes are the XNLI study's")
+    for schedule in ("standard", "lpft", "gu", "fun", "random"):
+        config = load_config(path, [f"schedule.name={schedule}"], train_size=size)
+        assert config.schedule.k * 12 <= config.train.max_steps / 4, (schedule, config.schedule.k)
+        assert config.task.eval_n is None and config.task.evaluate.n is None
+        assert config.train.precision == "bf16" and config.train.lr == 1e-3
+        assert config.schedule.name != "random" or config.schedule.seed == 1
+        if size is not None:
+            assert config.task.train.n == size
+            assert config.train.max_steps == {2000: 800, 5000: 1250}[size]
+
+
+@pytest.mark.parametrize("path", STUDY, ids=rel)
+def test_study_config_header_commands_run(path, capsys, monkeypatch):
+    """docs/results.md's sweeps are the headers' commands: each parses with train.py's CLI and,
+    with --print-config through train.py's main, resolves every cell it names."""
+    cli = load_train_cli()
+    monkeypatch.chdir(REPO)
+    commands = header_commands(path)
+    assert commands and all("--seeds" in argv and "--output" in argv for argv in commands)
+    for argv in commands:
+        args = cli.parse_args(argv)
+        assert args.config == Path(rel(path)) and str(args.output).startswith("results/study/")
+        capsys.readouterr()
+        assert cli.main([*argv, "--print-config"]) == 0
+        blocks = re.split(r"^# --- cell (\S+) ---$", capsys.readouterr().out, flags=re.M)[1:]
+        cells = {name: tomllib.loads(text) for name, text in zip(blocks[::2], blocks[1::2])}
+        size = f"n{args.train_sizes[0]}/" if args.train_sizes else ""
+        assert list(cells) == [f"{name}/{size}seed{seed}" for seed in args.seeds for name in args.compare], argv
+        for tree in cells.values():
+            for override in args.overrides:  # C4's estimator settings reach every cell
+                key, value = override.split("=", 1)
+                section, name = key.split(".")
+                assert str(tree[section][name]) == value, (argv, key)
+
+
+def test_the_study_script_runs_exactly_the_headers_commands():
+    """results/study/run.sh (the background driver) runs the same sweeps as the headers say."""
+    text = (REPO / "results" / "study" / "run.sh").read_text(encoding="utf-8").replace("\\\n", " ")
+    script = set()
+    for line in text.splitlines():
+        if line.startswith("sweep results/"):
+            _, output, *args = shlex.split(line)
+            script.add(tuple(args + ["--output", output]))
+    headers = {tuple(argv) for path in STUDY for argv in header_commands(path)}
+    assert script == headers

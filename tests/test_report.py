@@ -18,6 +18,7 @@ from funfisher.errors import UserError
 from funfisher.evaluation import average_coverage, cross_lingual_average
 from funfisher.io.runs import atomic_write_jsonl, read_json
 from funfisher.report import build_report, write_report
+from funfisher.report.markdown import render_markdown
 from funfisher.report.runs import _per_example_scores
 from funfisher.runconfig import load_config
 from funfisher.schedules import make_schedule, simulate
@@ -39,7 +40,7 @@ def gold_labels(lang: str, seed: int, per_seed: bool) -> list[int]:
 
 
 def make_run(folder: Path, schedule: str, seed: int, *extra: str, order: int | None = None, per_seed: bool = False,
-             tamper: str | None = None) -> Path:
+             tamper: str | None = None, traces: dict | None = None) -> Path:
     """A finished run folder: results.json (RunResult), predictions/xnli-dev-<lang>.jsonl, train_log.jsonl."""
     sets = [f"schedule.name={schedule}", f"seed={seed}", f"name=r-{schedule}-{seed}", f"schedule.k={K}",
             f"task.evaluate.languages={LANGS!r}", *extra]
@@ -59,7 +60,7 @@ def make_run(folder: Path, schedule: str, seed: int, *extra: str, order: int | N
     if tamper:
         metrics[tamper]["accuracy"] += 2.5
     kwargs = {"seed": order} if schedule == "random" else {}
-    table = FUN_TRACES.get(seed, FUN_TRACES[1])
+    table = traces or FUN_TRACES.get(seed, FUN_TRACES[1])
     log = simulate(make_schedule(schedule, N_UNITS, K, **kwargs), STEPS,
                    fisher_fn=(lambda step, frozen: {u: table[u] for u in frozen}) if schedule == "fun" else None)
     scale = 1.0 + (order or 0) + 0.1 * seed
@@ -306,6 +307,34 @@ def test_several_train_sizes(tmp_path):
     assert data["paired"]["gu@n200"]["against"] == "standard@n200"
     assert data["train_sizes"]["100"]["schedules"] == ["standard@n100", "gu@n100"]
     assert data["schedules"]["gu@n100"]["train_n"] == 100
+
+
+def test_fun_estimators_are_groups_of_their_own(tmp_path):
+    """FUN with the batch estimator and argmax labels (C4) is the group fun/batch-argmax, compared
+    seed by seed with exact FUN: the decisions that released other units, tau-b, score, seconds."""
+    batch = ("fisher.method=batch", "fisher.labels=argmax", "fisher.max_batches=41", "fisher.min_batches=41")
+    for seed in (1, 2):
+        make_run(tmp_path / "main" / "standard" / f"seed{seed}", "standard", seed)
+        make_run(tmp_path / "main" / "fun" / f"seed{seed}", "fun", seed)
+        make_run(tmp_path / "c4" / "fun" / f"seed{seed}", "fun", seed, *batch, traces=FUN_TRACES[1])
+    data = build_report(tmp_path, n_boot=200).data
+    assert list(data["schedules"]) == ["standard", "fun", "fun/batch-argmax"]
+    e = data["estimators"]["fun/batch-argmax"]
+    assert e["against"] == "fun" and list(e["seeds"]) == ["1", "2"]
+    # unit 2 goes first without tr(F) (first="top"); then steps 10 and 20 decide between units 0 and 1.
+    # Seed 1: both use seed 1's traces (unit 1 first): the same decisions. Seed 2: exact FUN's traces
+    # put unit 0 first, the batch runs' (seed 1's) unit 1: both decisions differ, from step 10.
+    assert e["seeds"]["1"] == {"decisions": 2, "differing": 0, "first_differing_step": None, "tau_b": 1.0}
+    assert e["seeds"]["2"]["decisions"] == 2 and e["seeds"]["2"]["differing"] == 2
+    assert e["seeds"]["2"]["first_differing_step"] == 10
+    # unfreeze steps (unit 0, 1, 2): exact (10, 20, 0), batch (20, 10, 0): pairs (0,1) discordant,
+    # (0,2) and (1,2) concordant: tau-b = (2 - 1) / 3
+    assert e["seeds"]["2"]["tau_b"] == pytest.approx(1 / 3)
+    assert (e["decisions"], e["differing"]) == (4, 2)
+    assert e["fisher_select_seconds"] == {"fun/batch-argmax": 4.0, "fun": 4.0, "ratio": 1.0}
+    assert e["paired"]["against"] == "fun" and e["paired"]["n_pairs"] == 2
+    md = render_markdown(data)
+    assert "| fun/batch-argmax | fun | 2/4 | 1: 0/2, 2: 2/2 (10) |" in md
 
 
 def test_random_orders_and_figures(tmp_path):

@@ -44,8 +44,8 @@ import numpy as np
 from .. import stats
 from ..errors import UserError
 from ..io.runs import RESULTS, read_json
-from .curves import kendall_and_order, random_orders
-from .runs import Group, ReportError, Run, find_run_dirs, group_runs, load_run
+from .curves import estimator_agreement, kendall_and_order, random_orders
+from .runs import EXACT_ESTIMATOR, Group, ReportError, Run, find_run_dirs, group_runs, load_run
 
 TIMING_KEYS = ("train", "fisher_select", "fisher_track", "validation", "zero_shot")
 DEFAULT_BOOTSTRAP = 2000
@@ -162,6 +162,17 @@ def _lowest(groups: list[Group], entries: dict[str, dict]) -> dict[str, Any] | N
     return {"language": language, "chosen_by": chosen_by, "reference_mean": means[language]}
 
 
+def _estimator_entry(group: Group, exact: Group, *, n_boot: int, seed: int) -> dict[str, Any]:
+    """C4: the decisions (`curves.estimator_agreement`), the score difference and the decisions' cost."""
+    def select_seconds(g: Group) -> float | None:
+        seconds = [r.result.timings_seconds.get("fisher_select") for r in g.runs.values()]
+        return stats.mean([t for t in seconds if t is not None])
+    mine, theirs = select_seconds(group), select_seconds(exact)
+    return {**estimator_agreement(group, exact), "paired": paired_against(group, exact, n_boot=n_boot, seed=seed),
+            "fisher_select_seconds": {group.name: mine, exact.name: theirs,
+                                      "ratio": mine / theirs if mine is not None and theirs else None}}
+
+
 def _cost(groups: dict[str, Group]) -> dict[str, Any]:
     """Part 6: seconds per run and per sweep in training, FUN selection, tracking, validation, evaluation."""
     runs, per_group = {}, {}
@@ -226,6 +237,7 @@ def build_report(folder: Path, *, n_boot: int = DEFAULT_BOOTSTRAP, bootstrap_see
         buckets.setdefault(g.bucket, []).append(g)
     paired: dict[str, Any] = {}
     train_sizes: dict[str, Any] = {}
+    estimators: dict[str, Any] = {}
     for bucket, members in buckets.items():
         lowest = _lowest(members, entries)
         if lowest:
@@ -246,6 +258,10 @@ def build_report(folder: Path, *, n_boot: int = DEFAULT_BOOTSTRAP, bootstrap_see
         study = random_orders(members, early_steps)
         if study:
             train_sizes[bucket]["random_orders"] = study
+        exact = next((g for g in members if g.estimator == EXACT_ESTIMATOR), None)
+        for g in members:
+            if g.estimator not in (None, EXACT_ESTIMATOR) and exact is not None:
+                estimators[g.name] = _estimator_entry(g, exact, n_boot=n_boot, seed=bootstrap_seed)
     kendall, orders = {}, {}
     for name, g in groups.items():
         found = kendall_and_order(g)
@@ -271,6 +287,7 @@ def build_report(folder: Path, *, n_boot: int = DEFAULT_BOOTSTRAP, bootstrap_see
         "kendall_tau": kendall,
         "unfreezing_order": orders,
         "train_sizes": train_sizes,
+        "estimators": estimators,
         "cost": _cost(groups),
         "definitions": {
             "values": f"percent: {first.metric} of the primary metric, recomputed from the predictions",
@@ -280,7 +297,11 @@ def build_report(folder: Path, *, n_boot: int = DEFAULT_BOOTSTRAP, bootstrap_see
             "paired": "group minus standard, same seed, same examples; ci95 from the paired bootstrap (see bootstrap)",
             "kendall_tau": "tau-b of each seed's unfreeze steps against top-down; null when undefined "
                            "(every unit released together)",
-            "names": "schedule; random/fixed orders get /order...; several train sizes add @n<size>",
+            "names": "schedule; random/fixed orders get /order..., FUN with another tr(F) estimator than "
+                     f"{EXACT_ESTIMATOR} /<method>-<labels>; several train sizes add @n<size>",
+            "estimators": "FUN with another tr(F) estimator against FUN with the exact one (same train size, "
+                          "same seed): tr(F) decisions that released other units, tau-b between the two runs' "
+                          "unfreeze steps, the paired score difference, and the seconds spent on decisions",
         },
         "notes": notes,
         "figures": [],

@@ -9,6 +9,10 @@ Section 5.2 (footnote 10's groups, each order's tr(F) statistics against its sco
   point of it), with each order's tr(F) statistics (area under the tr(F)-summed-over-units curve
   in the early window, its peak and width) and their Spearman and Kendall correlation with the
   orders' cross-lingual scores.
+* **estimators** (the study's C4): FUN with another tr(F) estimator (e.g. Algorithm 2's batch
+  estimator with argmax labels) against FUN with the exact one (Eq. 1, sampled labels), seed by
+  seed: how many of the tr(F) decisions (selection records with a ranking) released other units,
+  the first step where they did, and tau-b between the two runs' unfreeze steps.
 """
 from __future__ import annotations
 
@@ -197,3 +201,27 @@ def random_orders(groups: list[Group], early_steps: int | None) -> dict[str, Any
     }
     return study
 
+
+
+def decisions(run: Run) -> list[tuple[int, list[int]]]:
+    """The run's tr(F) decisions: (step, units released), the selection records with a ranking."""
+    return [(record["step"], sorted(record["units"])) for record in run.result.schedule or [] if "ranking" in record]
+
+
+def estimator_agreement(group: Group, exact: Group) -> dict[str, Any]:
+    """C4 (module docstring): `group`'s FUN decisions against `exact`'s, per seed both ran."""
+    seeds = [s for s in group.seeds if s in exact.runs]
+    per_seed: dict[str, Any] = {}
+    for s in seeds:
+        mine, theirs = decisions(group.runs[s]), decisions(exact.runs[s])
+        differing = [step for (step, a), (_, b) in zip(mine, theirs) if a != b]
+        steps = [_unfreeze_positions(r) for r in (group.runs[s], exact.runs[s])]
+        tau = None
+        if all(steps):
+            tau = stats.kendall_tau(*[[math.inf if w is None else w for w in found[1]] for found in steps])
+        per_seed[str(s)] = {"decisions": min(len(mine), len(theirs)), "differing": len(differing),
+                            "first_differing_step": differing[0] if differing else None, "tau_b": tau}
+    total = sum(v["decisions"] for v in per_seed.values())
+    return {"against": exact.name, "seeds": per_seed, "decisions": total,
+            "differing": sum(v["differing"] for v in per_seed.values()),
+            "tau_b": stats.by_seed({int(s): v["tau_b"] for s, v in per_seed.items()})}

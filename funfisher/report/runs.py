@@ -1,7 +1,9 @@
 """One finished run, recomputed from its saved predictions, and the groups a report compares.
 
 Runs are grouped by schedule (and train size `task.train.n`, if runs differ in it; a random order
-`schedule.seed` and a fixed order `schedule.order` are groups of their own: `random/order3`). A
+`schedule.seed` and a fixed order `schedule.order` are groups of their own: `random/order3`; so
+is a FUN run whose tr(F) estimator is not Eq. 1's exact one with sampled labels, named by its
+method and labels: `fun/batch-argmax` is Algorithm 2 as the released code runs it). A
 group's runs differ only in `seed` (and `name`): any other difference is refused, never averaged
 (a `ReportError` naming both run folders and the keys). Across groups `model`, `adapters` and
 `task` must be equal except `task.train.n`; `train`, `schedule` and `fisher` may differ (the
@@ -187,6 +189,7 @@ class Group:
     train_n: int | None
     order: str | None  # random: "order<seed>"; fixed: "order=11-10-..."
     runs: dict[int, Run]  # by seed, ascending
+    estimator: str | None = None  # fun: `estimator_key`
 
     @property
     def bucket(self) -> str:
@@ -212,6 +215,18 @@ def _order_key(run: Run) -> str | None:
     if schedule.name == "fixed":
         return "order=" + "-".join(map(str, schedule.order or []))
     return None
+
+
+EXACT_ESTIMATOR = "exact-sample"  # Eq. 1: per-example tr(F), labels sampled from the model (the default)
+
+
+def estimator_key(run: Run) -> str | None:
+    """FUN's tr(F) estimator, "<method>-<labels>" with the exact methods (hooks, vmap, loop: the same
+    values) as "exact"; None for schedules that estimate nothing to decide."""
+    if run.schedule != "fun":
+        return None
+    fisher = run.result.config.fisher
+    return f"{'batch' if fisher.method == 'batch' else 'exact'}-{fisher.labels}"
 
 
 def _without(tree: dict, *paths: str) -> dict:
@@ -260,11 +275,12 @@ def group_runs(runs: Sequence[Run], check: bool = True) -> dict[str, Group]:
     several_sizes = len({run.train_n for run in runs}) > 1
     groups: dict[tuple, Group] = {}
     for run in runs:
-        order = _order_key(run)
-        key = (run.schedule, run.train_n, order)
+        order, estimator = _order_key(run), estimator_key(run)
+        variant = order or (estimator if estimator not in (None, EXACT_ESTIMATOR) else None)
+        key = (run.schedule, run.train_n, variant)
         if key not in groups:
-            name = run.schedule + (f"/{order}" if order else "") + (f"@n{_bucket(run.train_n)}" if several_sizes else "")
-            groups[key] = Group(name, run.schedule, run.train_n, order, {})
+            name = run.schedule + (f"/{variant}" if variant else "") + (f"@n{_bucket(run.train_n)}" if several_sizes else "")
+            groups[key] = Group(name, run.schedule, run.train_n, order, {}, estimator)
         group = groups[key]
         if run.seed in group.runs:
             raise ReportError(f"{group.runs[run.seed].rel} and {run.rel}: two runs of group {group.name!r} with "
@@ -272,7 +288,7 @@ def group_runs(runs: Sequence[Run], check: bool = True) -> dict[str, Group]:
         group.runs[run.seed] = run
 
     def sort_key(key: tuple) -> tuple:
-        schedule, n, order = key
+        schedule, n, order = key  # order: the variant (a random or fixed order, FUN's estimator)
         rank = SCHEDULE_ORDER.index(schedule) if schedule in SCHEDULE_ORDER else len(SCHEDULE_ORDER)
         number = re.fullmatch(r"order(-?\d+)", order or "")
         return (n is None, n or 0, rank, schedule, number is None, int(number.group(1)) if number else 0, order or "")
