@@ -31,12 +31,14 @@ def run_eval(*args: str) -> subprocess.CompletedProcess:
 
 def test_eval_run_folder_reproduces_the_runs_numbers(finished_run):
     out, results = finished_run
-    done = run_eval("run", out, "--n", "20")
+    done = run_eval("run", out)  # no options: the run's own eval_n (20), seed, split, data_dir, precision
     assert done.returncode == 0, done.stderr[-2000:]
     written = json.loads((out / "eval-xnli-dev.json").read_text())
-    # Same adapter + head, same seeded 20 examples per language: the same accuracies as the run.
+    # Same adapter + head, same seeded 20 examples per language: the same numbers as the run.
+    assert written["n_per_language"] == 20 and written["seed"] == results.config.seed
+    assert written["precision"] == "fp32" and written["device"] == "cpu"
     for lang in ("en", "de"):
-        assert written["metrics"][lang]["accuracy"] == results.metrics[lang]["accuracy"]
+        assert written["metrics"][lang] == results.metrics[lang]
     assert "| de |" in done.stdout and "| **avg without en (all 1)** |" in done.stdout
     # the average says what it averages: de only (en is the source, nothing skipped)
     assert written["xling_avg"] == written["metrics"]["de"]["accuracy"]
@@ -80,3 +82,39 @@ def test_score_subcommand(tmp_path):
     scores = json.loads(done.stdout)
     assert scores["exact_match"] == pytest.approx(50.0)
     assert scores["f1"] == pytest.approx(100 * (1 + 2 / 3) / 2)
+
+
+def test_eval_never_replaces_an_earlier_evaluation_silently(finished_run, tmp_path):
+    out, results = finished_run
+    args = ("run", out, "--output", tmp_path, "--languages", "de")
+    assert run_eval(*args).returncode == 0
+    first = (tmp_path / "eval-xnli-dev.json").read_bytes()
+    again = run_eval(*args, "--n", "all", "--precision", "bf16", "--threads", "1")
+    assert again.returncode == 2 and again.stderr.count("\n") == 1, again.stderr
+    assert again.stderr.startswith(f"error: {tmp_path / 'eval-xnli-dev.json'}: an earlier evaluation of xnli-dev")
+    assert (tmp_path / "eval-xnli-dev.json").read_bytes() == first  # untouched
+    done = run_eval(*args, "--n", "all", "--precision", "bf16", "--threads", "1", "--overwrite")
+    assert done.returncode == 0, done.stderr[-2000:]
+    aside = tmp_path / "eval-xnli-dev.old-1"
+    assert (aside / "eval-xnli-dev.json").read_bytes() == first
+    assert sorted(p.relative_to(aside).as_posix() for p in aside.rglob("*") if p.is_file()) == [
+        "eval-xnli-dev.json", "eval-xnli-dev.md", "predictions/eval/xnli-dev-de.jsonl"]
+    written = json.loads((tmp_path / "eval-xnli-dev.json").read_text())
+    assert written["n_per_language"] is None and written["precision"] == "bf16"
+    from funfisher.data import load_dataset
+
+    every_row = len(load_dataset("xnli", "dev", lang="de", data_dir=REPO / "data/demo"))
+    assert written["metrics"]["de"]["total"] == every_row > 20  # --n all: not the run's 20
+
+
+@pytest.mark.parametrize("flags,message", [
+    (("--precision", "fp16"), "fp16"),
+    (("--device", "tpu"), "train.device"),
+    (("--threads", "0"), "train.threads = 0: must be >= 1"),
+    (("--n", "0"), "--n: '0': expected a whole number >= 1 or 'all'"),
+])
+def test_eval_flags_are_checked_before_any_work(finished_run, tmp_path, flags, message):
+    out, _ = finished_run
+    done = run_eval("run", out, "--output", tmp_path, *flags)
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert not list(tmp_path.iterdir())

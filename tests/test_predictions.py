@@ -102,7 +102,8 @@ def test_rescoring_each_file_gives_the_metrics_of_results_json_exactly(xnli_run)
 def test_eval_run_writes_its_own_predictions_and_leaves_the_runs_alone(xnli_run, tmp_path):
     folder = shutil.copytree(xnli_run[0], tmp_path / "run")  # eval.py run writes next to the run by default
     before = {p: p.read_bytes() for p in (folder / PREDICTIONS).rglob("*.jsonl")}
-    written = evaluate_saved(load_config(folder / CONFIG), folder / WEIGHTS, evaluated=folder, output=folder, n=10)
+    written = evaluate_saved(load_config(folder / CONFIG, ["task.eval_n=10"]), folder / WEIGHTS, evaluated=folder,
+                             output=folder)
     assert {p: p.read_bytes() for p in (folder / PREDICTIONS).rglob("*.jsonl") if EVAL_PREDICTIONS not in str(p)} == before
     for lang in ("en", "de", "sw"):
         records = read_predictions(predictions_path(folder / EVAL_PREDICTIONS, "xnli", "dev", lang))

@@ -354,7 +354,8 @@ def test_language_adapter_errors_name_the_language(saved, tmp_path):
 
 def _args(path: Path, **kw) -> argparse.Namespace:
     values = dict(path=path, model=str(TINY_BERT), arch=None, dataset="xnli", split=None, languages=None,
-                  data_dir=None, language_adapter=[], max_length=None)
+                  data_dir=None, language_adapter=[], max_length=None, n=None, batch_size=None, device=None,
+                  threads=None, precision=None)
     return argparse.Namespace(**{**values, **kw})
 
 
