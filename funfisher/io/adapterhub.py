@@ -370,7 +370,8 @@ def save_head(model: nn.Module, path: str | Path, *, safetensors: bool = False, 
 
 
 def load_head(model: nn.Module, path: str | Path) -> None:
-    """Load head files written by AdapterHub (static HF head classes) or by `save_head` into a TaskModel's head.
+    """Load head files written by AdapterHub (static HF head classes, or the flex heads of
+    BertAdapterModel / XLMRobertaAdapterModel: `FLEX_HEADS`) or by `save_head` into a TaskModel's head.
 
     Every key must belong to the head; keys the file lacks keep their current values only for
     BERT's pooler (AdapterHub's head files do not contain it: it stays the pretrained pooler).
@@ -378,19 +379,21 @@ def load_head(model: nn.Module, path: str | Path) -> None:
     head, kind, arch = _task_model(model)
     folder = Path(path)
     cfg_path = folder / HEAD_CONFIG_NAME
+    table, name = HEAD_KEY_TABLE[(arch, kind)], ""
     if cfg_path.is_file():
         meta = read_json_object(cfg_path, AdapterFormatError)
         expected = HEAD_CLASSES[(arch, kind)]
-        if meta.get("model_class") != expected:
+        if str(meta.get("model_class", "")).endswith("AdapterModel"):  # a flex head (AutoAdapterModel & co)
+            table, name = _flex_head_table(meta, kind, cfg_path)
+        elif meta.get("model_class") != expected:
             raise AdapterFormatError(f"{cfg_path}: the head is a {meta.get('model_class')!r} head, but this model "
-                                     f"needs {expected!r} (funfisher reads the heads of HF's static head classes, "
-                                     f"not AdapterHub flex heads)")
+                                     f"needs {expected!r} (or an AdapterHub flex head of type "
+                                     f"{FLEX_HEADS[kind][0]!r})")
     state, where = read_weights(folder, SAFE_HEAD_WEIGHTS_NAME, HEAD_WEIGHTS_NAME, AdapterFormatError)
-    table = HEAD_KEY_TABLE[(arch, kind)]
     ours: dict[str, torch.Tensor] = {}
     unknown = []
     for key, tensor in state.items():
-        mapped = translate(key, table, to_ours=True)
+        mapped = translate(key, table, to_ours=True, name=name)
         if mapped is not None:
             ours[mapped] = tensor
         elif not matches_any(key, _HEAD_IGNORED):
@@ -399,6 +402,40 @@ def load_head(model: nn.Module, path: str | Path) -> None:
         raise AdapterFormatError(f"{where}: key(s) that are not part of a {kind} head: {unknown[:10]}")
     pooler_in_base = uses_pretrained_pooler(arch, kind)  # HF keeps these poolers in the base model
     load_strict(head, ours, source=str(where), optional_prefixes=("pool.",) if pooler_in_base else ())
+
+
+# AdapterHub's flex heads (heads of BertAdapterModel / XLMRobertaAdapterModel, saved with save_head)
+# are nn.Sequential stacks named heads.<name>.<index>: classification and multiple choice with 2
+# layers are [Dropout, Linear(h, h), Tanh, Dropout, Linear(h, n)] on the first token, the
+# structure of our heads' pool.dense + tanh and out; QA with 1 layer is [Dropout, Linear(h, 2)] on
+# every token, our out. In eval mode they compute what ours compute (dropout aside, the same).
+# Other shapes (more layers, another activation, the base model's pooler) are refused.
+FLEX_HEADS: dict[str, tuple[str, int, KeyTable]] = {  # kind -> (head_type, layers, table)
+    "classification": ("classification", 2, [("heads.{name}.1.{param}", "pool.dense.{param}"),
+                                             ("heads.{name}.4.{param}", "out.{param}")]),
+    "multiple_choice": ("multiple_choice", 2, [("heads.{name}.1.{param}", "pool.dense.{param}"),
+                                               ("heads.{name}.4.{param}", "out.{param}")]),
+    "qa": ("question_answering", 1, [("heads.{name}.1.{param}", "out.{param}")]),
+}
+
+
+def _flex_head_table(meta: dict, kind: str, cfg_path: Path) -> tuple[KeyTable, str]:
+    """The key table and head name of a flex head's head_config.json, if it has our head's shape."""
+    if kind not in FLEX_HEADS:
+        raise AdapterFormatError(f"{cfg_path}: a flex head cannot be loaded into a {kind} head")
+    head_type, layers, table = FLEX_HEADS[kind]
+    config, name = meta.get("config"), meta.get("name")
+    if not isinstance(config, dict) or not isinstance(name, str) or not name:
+        raise AdapterFormatError(f"{cfg_path}: a flex head's head_config.json needs a \"config\" object and a \"name\"")
+    wanted = {"head_type": head_type, "layers": layers, "activation_function": "tanh"}
+    found = {key: config.get(key) for key in wanted}
+    if layers == 1:  # no activation between dropout and the single linear layer
+        wanted.pop("activation_function"), found.pop("activation_function")
+    if found != wanted or config.get("use_pooler") or config.get("bias", True) is not True:
+        raise AdapterFormatError(
+            f"{cfg_path}: a flex head with {found}, use_pooler {config.get('use_pooler')!r}, bias "
+            f"{config.get('bias', True)!r}; a {kind} head here is {wanted}, use_pooler false, bias true")
+    return table, name
 
 
 __all__ = ["load_adapter", "save_adapter", "save_head", "load_head", "read_adapter_config",

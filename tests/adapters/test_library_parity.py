@@ -166,3 +166,64 @@ def test_classification_heads_both_ways(reflib, tmp_path, load_tiny):
         load_head(tm2, tmp_path / arch / "ours")
         for (k, a), b in zip(tm.head.state_dict().items(), tm2.head.state_dict().values()):
             assert torch.equal(a, b), k
+
+
+@pytest.mark.parametrize("arch", ["bert", "xlm-roberta"])
+@pytest.mark.parametrize("kind", ["classification", "multiple_choice", "qa"])
+def test_flex_heads_load_with_identical_outputs(arch, kind, reflib, tmp_path, load_tiny):
+    """A head saved from AutoAdapterModel (AdapterHub's flex heads: heads.<name>.<i>) loads into
+    our TaskModel's head and gives the library's outputs (eval mode, no adapter active)."""
+    from pathlib import Path
+
+    from adapters import AutoAdapterModel
+
+    folder = Path(__file__).resolve().parents[1] / "fixtures" / f"tiny-{arch}" / kind
+    torch.manual_seed(7)
+    lib = AutoAdapterModel.from_pretrained(folder).eval()
+    if kind == "classification":
+        lib.add_classification_head("task", num_labels=3)
+    elif kind == "multiple_choice":
+        lib.add_multiple_choice_head("task", num_choices=2)
+    else:
+        lib.add_qa_head("task")
+    lib.save_head(str(tmp_path), "task")
+    ids, mask = reflib.inputs(arch, VOCAB, 9)
+    if kind == "multiple_choice":
+        ids, mask = (t[:, None].expand(-1, 2, -1).contiguous() for t in (ids, mask))
+    with torch.no_grad():
+        theirs = lib(input_ids=ids, attention_mask=mask, head="task")
+    pm = load_tiny(folder)
+    tm = pm.task_model(kind, num_labels=3 if kind == "classification" else None).eval()
+    before = {k: v.clone() for k, v in tm.head.state_dict().items()}
+    load_head(tm, tmp_path)
+    assert any(not torch.equal(before[k], v) for k, v in tm.head.state_dict().items())  # the file's weights
+    with torch.no_grad():
+        ours = tm(ids, mask)
+    if kind == "qa":
+        keep = mask.bool()
+        torch.testing.assert_close(ours[0][keep], theirs.start_logits[keep], atol=ATOL, rtol=0)
+        torch.testing.assert_close(ours[1][keep], theirs.end_logits[keep], atol=ATOL, rtol=0)
+    else:
+        torch.testing.assert_close(ours, theirs.logits, atol=ATOL, rtol=0)
+
+
+def test_flex_heads_of_another_shape_are_refused(tmp_path, load_tiny):
+    import json
+    from pathlib import Path
+
+    from adapters import AutoAdapterModel
+    from funfisher.errors import UserError
+
+    folder = Path(__file__).resolve().parents[1] / "fixtures" / "tiny-bert" / "classification"
+    lib = AutoAdapterModel.from_pretrained(folder)
+    lib.add_classification_head("task", num_labels=3, layers=3, activation_function="relu")
+    lib.save_head(str(tmp_path), "task")
+    tm = load_tiny(folder).task_model("classification", num_labels=3)
+    with pytest.raises(UserError) as err:
+        load_head(tm, tmp_path)
+    assert "a flex head with {'head_type': 'classification', 'layers': 3, 'activation_function': 'relu'}" in str(err.value)
+    config = json.loads((tmp_path / "head_config.json").read_text())
+    config["config"].update(layers=2, activation_function="tanh", head_type="tagging")
+    (tmp_path / "head_config.json").write_text(json.dumps(config))
+    with pytest.raises(UserError, match="'head_type': 'tagging'"):
+        load_head(tm, tmp_path)
