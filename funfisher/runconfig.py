@@ -128,6 +128,7 @@ class TrainConfig:
     threads: int = 2
     device: str = "cpu"  # cpu | cuda | cuda:N | mps | auto (cuda if available, else cpu)
     precision: str = "fp32"  # fp32 | bf16 (autocast; weights and optimizer fp32) | fp16 (CUDA, loss scaling)
+    tensorboard: bool = False  # also write the run's records as TensorBoard scalars (io/tensorboard.py)
 
 
 @dataclass
@@ -291,6 +292,7 @@ RULES: dict[type, dict[str, Rule]] = {
         "threads": at_least(1),
         "device": Rule(lambda v: DEVICE.fullmatch(v) is not None, "cpu, cuda, cuda:N, mps or auto"),
         "precision": one_of(PRECISIONS),  # fp16 needs a CUDA device (_check_together; "auto": model/precision.py)
+        "tensorboard": ANY,  # the package is checked when a run starts (train.recipe.prepare)
     },
     ScheduleConfig: {  # which options a schedule takes, and FIRST's choices: _check_schedule_options
         "name": one_of(SCHEDULES),

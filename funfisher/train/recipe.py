@@ -46,6 +46,7 @@ from ..model import load_pretrained
 from ..model.precision import autocast, grad_scaler, to_float, unsupported
 from ..io.plots import plot_fisher, plot_schedule, plots_available
 from ..io.progress import Progress
+from ..io.tensorboard import TensorBoardLog, require_tensorboard
 from ..errors import UserError
 from ..runconfig import ConfigError, FisherConfig, RunConfig, to_dict
 from ..io.runs import (FISHER_LOG, PREDICTIONS, RESULTS, SUMMARY, TRAIN_LOG, VALIDATION_PREDICTIONS, WEIGHTS, RunLock,
@@ -90,6 +91,8 @@ def prepare(config: RunConfig, pm=None) -> Run:
     reason = unsupported(config.train.precision, device)
     if reason:
         raise ConfigError(reason)
+    if config.train.tensorboard:
+        require_tensorboard()
     task = config.task
     train_examples, notes = load_split(task.train, task.data_dir, config.seed)
     val_examples, _ = load_split(task.validation, task.data_dir, config.seed, n=task.eval_n)
@@ -332,6 +335,8 @@ def train(run: Run, run_dir: Path, resume: bool = False, state: dict | None = No
         load_checkpoint(run, run_dir)
     progress = Progress(run.total_steps, f"train [{cfg.schedule.name}]", start=run.step)
     logged = len(run.fisher_log)  # fisher records already in fisher.jsonl
+    board = TensorBoardLog(run_dir, get_task(run.model.kind).primary, run.step) if cfg.train.tensorboard else None
+    boarded = len(run.schedule_log)  # selections already on the board
     epoch, position = divmod(run.step, run.batches_per_epoch)
     batches = epoch_batches(run, epoch)
     while run.step < run.total_steps:
@@ -357,6 +362,13 @@ def train(run: Run, run_dir: Path, resume: bool = False, state: dict | None = No
         append_jsonl(run_dir / TRAIN_LOG, record)
         for fisher_record in run.fisher_log[logged:]:
             append_jsonl(run_dir / FISHER_LOG, fisher_record)
+        if board is not None:
+            board.step(record)
+            for fisher_record in run.fisher_log[logged:]:
+                board.fisher(fisher_record)
+            for selection in run.schedule_log[boarded:]:
+                board.selection(selection)
+            boarded = len(run.schedule_log)
         logged = len(run.fisher_log)
         progress.update(postfix=f"loss {record['loss']:.3f}" + (f" val {record['val']:.1f}" if "val" in record else ""))
         if run.step % cfg.train.checkpoint_every == 0 or run.step == run.total_steps:
@@ -364,6 +376,8 @@ def train(run: Run, run_dir: Path, resume: bool = False, state: dict | None = No
         if stop_after is not None and run.step >= stop_after:
             break
     progress.close()
+    if board is not None:
+        board.close()
 
 
 # --------------------------------------------------------------------------------------------------
