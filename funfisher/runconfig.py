@@ -664,6 +664,27 @@ def load_config(path: str | Path | None, overrides: list[str] = (), train_size: 
     return config
 
 
+def load_dataclass(cls: type, path: str | Path | None, overrides: list[str] = ()):
+    """Another command's configuration dataclass `cls` (e.g. `train.language_adapter`'s) from a
+    TOML file and `key=value` overrides, read and type-checked as a run config is: one ConfigError
+    naming the file and line (or --set) and the key. Returns (the dataclass, its sources): value
+    ranges are the caller's to check, and `sources(key)` names where a key was set, for its errors."""
+    text, base, tree = "", "defaults", {}
+    if path is not None:
+        path = Path(path)
+        text, base = _read(path), str(path)
+        try:
+            tree = tomllib.loads(text)
+        except (tomllib.TOMLDecodeError, RecursionError) as e:
+            raise ConfigError(f"{path}: not valid TOML: {e}") from e
+    sources = _Sources(base, text)
+    sources.merge(tree, _Layer(base, ()))
+    for keys, value in map(parse_override, overrides):
+        _set(tree, keys, value)
+        sources.set(tuple(keys), value, SET)
+    return _build(cls, tree, sources), sources
+
+
 def train_sizes_of(path: str | Path) -> list[int]:
     """The sizes a config file has `[train_sizes.<n>]` sections for, in file order (checked as
     `load_config` checks them)."""

@@ -30,7 +30,8 @@ from funfisher.schedules import SCHEDULES, make_schedule, simulate, unfreeze_ste
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
-ALL = sorted(CONFIGS.rglob("*.toml"))
+LANGUAGE_ADAPTER = sorted((CONFIGS / "language_adapter").glob("*.toml"))  # train_language_adapter.py's, not runs
+ALL = sorted(set(CONFIGS.rglob("*.toml")) - set(LANGUAGE_ADAPTER))
 PAPER = sorted((CONFIGS / "paper").glob("*.toml"))
 CPU = sorted((CONFIGS / "cpu").glob("*.toml"))
 N_UNITS = 12  # every model here (mBERT, XLM-R base, multilingual-e5-small) has 12 layers
@@ -637,3 +638,18 @@ def test_the_study_script_runs_exactly_the_headers_commands():
             script.add(tuple(args + ["--output", output]))
     headers = {tuple(argv) for path in STUDY for argv in header_commands(path)}
     assert script == headers
+
+
+
+@pytest.mark.parametrize("path", LANGUAGE_ADAPTER, ids=rel)
+def test_language_adapter_configs_load_and_say_how_to_run_them(path):
+    """MAD-X step 1's configs (train_language_adapter.py): they load and check, the header names
+    the command, and the paper-scale one has Appendix B's settings."""
+    from funfisher.train.language_adapter import load_language_adapter_config
+
+    config = load_language_adapter_config(path)
+    text = path.read_text(encoding="utf-8")
+    assert f"python train_language_adapter.py --config {rel(path)}" in text and "Appendix B" in text
+    assert config.adapter.reduction_factor == 2.0 and config.train.lr == 1e-4  # MAD-X, Appendix B
+    if "wiki" in path.name:
+        assert (config.train.batch_size, config.train.max_length) == (64, 512)

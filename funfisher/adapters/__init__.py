@@ -9,7 +9,7 @@
 Files are not made here: the AdapterHub folder format (`load_adapter`, `save_adapter`, heads) is
 funfisher/io/adapterhub.py and AdapterHub's config dialect funfisher/io/adapterhub_config.py; this
 package re-exports their functions. MAD-X step 1, training a language adapter with masked LM, is
-examples/train_language_adapter.py.
+funfisher/train/language_adapter.py (the command: train_language_adapter.py).
 
 Typical MAD-X use (names are free; roles say what an adapter is):
 

@@ -1,0 +1,48 @@
+"""MAD-X step 1: train a missing language adapter with masked LM (funfisher/train/language_adapter.py).
+
+    python train_language_adapter.py --config configs/language_adapter/mbert_sw_cpu.toml
+    python train_language_adapter.py --config configs/language_adapter/mbert_wiki.toml \
+        --set data.text=sw-wiki.txt --set adapter.name=sw --output adapters/sw
+
+Writes the adapter in AdapterHub format (adapter_config.json, pytorch_adapter.bin) and
+language_adapter.json (the configuration, every step's loss, the held-out masked-LM loss before
+and after) to --output (default: the config's `output`, else runs/language_adapters/<name>).
+Use it in a run with `adapters.language_adapters = {sw = "adapters/sw"}`.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+class Parser(argparse.ArgumentParser):
+    """A bad option is one `error:` line and exit code 2, like every other user error."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see python train_language_adapter.py --help)\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = Parser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+                    epilog=__doc__.split("\n\n", 1)[1])
+    parser.add_argument("--config", type=Path, help="TOML configuration (configs/language_adapter/*.toml)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value, e.g. --set train.steps=100 (repeatable)")
+    parser.add_argument("--output", type=Path, help="the adapter folder (new or empty)")
+    args = parser.parse_args(argv)
+    from funfisher.errors import UserError
+    from funfisher.train.language_adapter import load_language_adapter_config, result_text, run
+
+    try:
+        config = load_language_adapter_config(args.config, args.overrides)
+        record = run(config, args.output)
+    except UserError as e:  # one line, exit code 2 (anything else is a bug)
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"language adapter {config.adapter.name!r}: {result_text(record)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
