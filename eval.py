@@ -64,6 +64,25 @@ def _n_examples(text: str) -> int | str:
     return int(text)
 
 
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """The arguments of any subcommand (a bad one: the usage error, exit code 2)."""
+    if argv[:1] == ["score"]:
+        from funfisher.data.score_cli import build_parser as score_parser
+
+        return score_parser().parse_args(argv[1:])
+    if argv[:1] == ["report"]:
+        from funfisher.report import build_parser as report_parser
+
+        return report_parser().parse_args(argv[1:])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n\n", 1)[1])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run_parser(sub)
+    sub.add_parser("score", help="score a predictions file (see: eval.py score --help)")
+    sub.add_parser("report", help="tables, paired statistics and figures of a folder of runs (see: eval.py report --help)")
+    return parser.parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["score"]:
@@ -74,13 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         from funfisher.report import main as report_main
 
         return report_main(argv[1:])
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__.split("\n\n", 1)[1])
-    sub = parser.add_subparsers(dest="command", required=True)
-    run_parser(sub)
-    sub.add_parser("score", help="score a predictions file (see: eval.py score --help)")
-    sub.add_parser("report", help="tables, paired statistics and figures of a folder of runs (see: eval.py report --help)")
-    args = parser.parse_args(argv)
+    args = parse_args(argv)
     from funfisher.errors import UserError
     from funfisher.evaluate_saved import config_from_args, evaluate_saved
 

@@ -48,7 +48,7 @@ def export_run(folder: Path, output: Path) -> Path:
     return export_task_model(model, pm, output)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = Parser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
                     epilog=__doc__.split("\n\n", 1)[1])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
@@ -59,7 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("folder", type=Path)
     for p in (m, r):
         p.add_argument("--output", type=Path, required=True, help="a new (or empty) folder")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
 
     from funfisher.errors import UserError
     from funfisher.io.export import export_base

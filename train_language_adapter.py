@@ -23,14 +23,18 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see python train_language_adapter.py --help)\n")
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = Parser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
                     epilog=__doc__.split("\n\n", 1)[1])
     parser.add_argument("--config", type=Path, help="TOML configuration (configs/language_adapter/*.toml)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set train.steps=100 (repeatable)")
     parser.add_argument("--output", type=Path, help="the adapter folder (new or empty)")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     from funfisher.errors import UserError
     from funfisher.train.language_adapter import load_language_adapter_config, result_text, run
 

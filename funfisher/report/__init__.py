@@ -77,11 +77,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-plots", action="store_true", help="write report.md and report.json only")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`eval.py report FOLDER ...` (argv without the "report")."""
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="eval.py report", description="tables, paired statistics and figures "
                                      "from a folder of finished runs (writes report.md, report.json, PNGs)")
     add_arguments(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`eval.py report FOLDER ...` (argv without the "report")."""
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.bootstrap < 1:
         parser.error("--bootstrap must be >= 1")
