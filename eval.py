@@ -43,6 +43,9 @@ def run_parser(sub) -> None:
     p.add_argument("--dataset", help="adapter folders: dataset name (xnli, xquad, mlqa, xcopa, ...)")
     p.add_argument("--split", help="dataset split (default: the config's, else dev/test by dataset)")
     p.add_argument("--data-dir", help="data folder (default: the config's, else $FUNFISHER_DATA)")
+    p.add_argument("--source", help="where the evaluation data comes from: local (--data-dir), hub, or a hub "
+                   "dataset repo owner/name (default: the config's task.evaluate.source; with another "
+                   "--dataset, hub if the config read the hub, else local)")
     p.add_argument("--language-adapter", action="append", default=[], metavar="LANG=PATH_OR_HUB_ID",
                    help="MAD-X language adapter per language (repeatable); none: the task adapter runs alone")
     p.add_argument("--max-length", type=int)

@@ -26,6 +26,7 @@ import torch
 
 from . import data as D
 from .data.errors import UnknownDatasetError
+from .data.hub_datasets import HUB, LOCAL, SOURCE_RULE, is_source
 from .errors import ModelNotFoundError, UserError
 from .evaluation import average_coverage, cross_lingual_average, evaluate_zero_shot, results_table
 from .model import load_pretrained
@@ -87,11 +88,17 @@ def config_from_args(args: argparse.Namespace) -> tuple[RunConfig, Path]:
     languages = args.languages or languages or list(spec.languages)
     max_length = args.max_length or max_length or get_task(spec.task).default_max_length
     eval_n = config.task.eval_n if args.n is None else (None if args.n == "all" else args.n)
+    own = config.task.evaluate
+    # another dataset than the run's cannot come from the run's own repo id: the canonical hub repo
+    source = args.source if args.source is not None else (
+        own.source if dataset == own.dataset or own.source == LOCAL else HUB)
+    if not is_source(source):
+        raise UsageError(f"--source {source!r}: expected {SOURCE_RULE}")
     task = dataclasses.replace(
         config.task, kind=spec.task, num_labels=spec.num_labels or config.task.num_labels, max_length=max_length,
         eval_n=eval_n,
         data_dir=args.data_dir if args.data_dir is not None else config.task.data_dir,
-        evaluate=dataclasses.replace(config.task.evaluate, dataset=dataset, split=split, languages=list(languages)))
+        evaluate=dataclasses.replace(own, dataset=dataset, split=split, languages=list(languages), source=source))
     model = ModelConfig(name=args.model if args.model is not None else config.model.name,
                         arch=args.arch if args.arch is not None else config.model.arch)
     adapters = dataclasses.replace(config.adapters, language_adapters=language_adapters)

@@ -97,7 +97,7 @@ def zero_shot(model: TaskModel, tokenizer: Tokenizer, dataset: str, split: str, 
               language_adapters: Sequence[str] = (), task_adapter: str | None = "task", data_dir: str | None = None,
               max_length: int = 128, doc_stride: int = 128, batch_size: int = 64, n: int | None = None,
               seed: int = 0, predictions_dir: str | Path | None = None,
-              precision: str = "fp32") -> dict[str, dict[str, Any]]:
+              precision: str = "fp32", source: str = "local") -> dict[str, dict[str, Any]]:
     """Zero-shot cross-lingual evaluation (paper section 4), one entry per target language.
 
     With language adapters (MAD-X): each language runs under Stack(lang, task); a language with no
@@ -107,6 +107,8 @@ def zero_shot(model: TaskModel, tokenizer: Tokenizer, dataset: str, split: str, 
     `predictions_dir`: each evaluated language's prediction records (of the evaluated, subsampled
     examples) go to `predictions_path(predictions_dir, dataset, split, lang)`; that folder's files
     of `dataset`/`split` are replaced, so a skipped language has none, not an earlier one.
+    `source`: where the examples come from, "local" (`data_dir`), "hub" or an owner/name hub
+    dataset repo (`data.load_dataset`).
     """
     from .adapters import activate, active_adapters
 
@@ -127,7 +129,7 @@ def zero_shot(model: TaskModel, tokenizer: Tokenizer, dataset: str, split: str, 
                 setup = f"Stack({lang}, {task_adapter})" if language_adapters else f"{task_adapter} adapter alone (no language adapters)"
             else:
                 setup = "fully fine-tuned encoder"
-            examples = D.load_dataset(dataset, split, lang=lang, data_dir=data_dir)
+            examples = D.load_dataset(dataset, split, lang=lang, data_dir=data_dir, source=source)
             if n is not None and n < len(examples):
                 examples = D.subsample(examples, n, seed)
             metrics = evaluate_examples(
@@ -146,14 +148,15 @@ def evaluate_zero_shot(model: TaskModel, tokenizer: Tokenizer, config: RunConfig
                        task_adapter: str | None, *, batch_size: int = 64, n: int | None = None,
                        predictions_dir: str | Path | None = None) -> dict[str, dict[str, Any]]:
     """`zero_shot` on a run configuration's evaluation data (`task.evaluate`: dataset, split,
-    languages), with its data folder, lengths and seed. Which adapters run is the caller's (the
+    languages, source), with its data folder, lengths and seed. Which adapters run is the caller's (the
     trainable set's `evaluation_stack`); `n` limits the examples per language; `predictions_dir`
     keeps the per-example predictions. The forward passes run in the run's `train.precision`."""
     task, evaluate = config.task, config.task.evaluate
     return zero_shot(model, tokenizer, evaluate.dataset, evaluate.split, evaluate.languages,
                      language_adapters=language_adapters, task_adapter=task_adapter, data_dir=task.data_dir,
                      max_length=task.max_length, doc_stride=task.doc_stride, batch_size=batch_size, n=n,
-                     seed=config.seed, predictions_dir=predictions_dir, precision=config.train.precision)
+                     seed=config.seed, predictions_dir=predictions_dir, precision=config.train.precision,
+                     source=evaluate.source)
 
 
 def cross_lingual_average(results: dict[str, dict[str, Any]], source_language: str = "en",

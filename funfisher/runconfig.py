@@ -33,7 +33,8 @@ train.py --train-sizes says so in a note on stderr.
 Checks. A configuration is checked whole when it is loaded (`load_config`, `from_dict`), before any
 work starts: each value's type (`_coerce`), its range or choices (`RULES`, one line per key), and
 the rules that tie keys together (`_check_together`: the datasets against task.kind, their splits
-and languages, doc_stride < max_length, min_batches <= max_batches, the schedule's options). A bad
+and languages (and, with a hub source, the splits the hub has), doc_stride < max_length,
+min_batches <= max_batches, the schedule's options). A bad
 value is one `ConfigError` naming where it was set (the file and line, a `[schedules.<name>]`
 section, or --set), the key, the value and what is allowed:
 
@@ -64,6 +65,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, NamedTuple, NoReturn
 
+from .data.hub_datasets import LAYOUTS, LOCAL, SOURCE_RULE, is_source
 from .data.registry import DATASETS
 from .errors import UserError
 from .fisher import LABEL_MODES, METHODS
@@ -98,6 +100,9 @@ class DataSplit:
     languages: list[str] = field(default_factory=lambda: ["en"])
     n: int | None = None  # seeded subsample of N examples (the paper's 1k / 5k / 10k)
     exclude_xquad: bool = False  # SQuAD-dev training: drop the 240 paragraphs XQuAD was translated from
+    # where the files come from: "local" (task.data_dir), "hub" (the dataset's canonical Hugging Face
+    # dataset repo, Parquet; data/hub_datasets.py) or an owner/name dataset repo in that layout
+    source: str = LOCAL
 
 
 @dataclass
@@ -277,6 +282,7 @@ RULES: dict[type, dict[str, Rule]] = {
         "languages": LANGUAGES,  # each one of the dataset's languages (_check_together)
         "n": at_least(1),
         "exclude_xquad": ANY,  # only for squad (_check_together)
+        "source": Rule(is_source, SOURCE_RULE, ("local", "hub")),  # the split on the hub: _check_together
     },
     TrainConfig: {
         "epochs": above(0),
@@ -356,6 +362,10 @@ def _check_together(report: _Report) -> None:
         if split.exclude_xquad and split.dataset != "squad":
             report.fail(f"{key}.exclude_xquad", f'is only for dataset "squad" (XQuAD was translated from SQuAD '
                                                 f"v1.1 dev), not {spec.name}")
+        layout = LAYOUTS[spec.name]
+        if split.source != LOCAL and layout.refused and split.split in layout.refused:
+            report.fail(f"{key}.source", f"{spec.name} {split.split} is not available from the hub: "
+                                         f"{layout.refused[split.split]}")
     if task.kind == "qa" and task.doc_stride >= task.max_length:  # the overlap of two windows
         report.fail("task.doc_stride", f"must be < {report.show('task.max_length', 'task.doc_stride')}")
     train = report.config.train

@@ -21,7 +21,7 @@ from funfisher.schedules import SCHEDULES
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
-ALL = sorted(CONFIGS.rglob("*.toml"))
+ALL = sorted(p for p in CONFIGS.rglob("*.toml") if p.parent.name != "language_adapter")  # run configs only
 DEMO = CONFIGS / "demo.toml"  # classification on xnli, every split
 QA = CONFIGS / "cpu" / "qa_e5.toml"  # qa: squad -> xquad
 PAPER = CONFIGS / "paper" / "xlmr_xcopa.toml"  # sections for lpft, gu, fun, random

@@ -7,7 +7,7 @@ test does with it, in an HTML comment on the line before it:
   script's own parser, a train.py command resolves every configuration it names
   (`--print-config`, which loads no model or data), and no two commands write the same folder
   (but a `--resume` of the command before it);
-- `<!-- readme: hub -->`: needs the Hugging Face hub: compiled only.
+- `<!-- readme: hub -->`: needs the Hugging Face hub: Python is compiled, a TOML fragment loaded as a config.
 
 The first block is the quick start, which .ci/run runs (the test command) and the clean-clone
 check runs (the main job).
@@ -64,9 +64,18 @@ def test_run_blocks_run_as_written(body, line, tmp_path):
     assert done.returncode == 0, f"README line {line}: {done.stderr[-2000:]}"
 
 
-@pytest.mark.parametrize("body,line", [(b, n) for m, lang, b, n in BLOCKS if m == "hub"], ids=lambda x: str(x)[:20])
-def test_hub_blocks_compile(body, line):
-    compile(body, f"README.md line {line}", "exec")
+@pytest.mark.parametrize("lang,body,line", [(lang, b, n) for m, lang, b, n in BLOCKS if m == "hub"],
+                         ids=lambda x: str(x)[:20])
+def test_hub_blocks_compile(lang, body, line, tmp_path):
+    """Python compiles; a TOML fragment is a valid part of a run config (every key checked)."""
+    if lang == "toml":
+        from funfisher.runconfig import load_config
+
+        (tmp_path / "fragment.toml").write_text(body)
+        load_config(tmp_path / "fragment.toml")
+    else:
+        assert lang == "python", f"README line {line}: a {lang!r} block"
+        compile(body, f"README.md line {line}", "exec")
 
 
 def checked_commands() -> list[tuple[int, list[str]]]:

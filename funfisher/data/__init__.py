@@ -7,9 +7,10 @@
     scores   = qa_scores(gold_answers(examples), answers, "squad")         # metrics.py
 
 Modules: `examples` (dataclasses, NLI label order), `readers` (one function per file format),
-`registry` (DATASETS, load_dataset, fetch), `features`, `batching`, `hygiene`, `metrics`,
-`predictions` (saved per-example predictions and their scoring), `score_cli` (the `eval.py score`
-command), `errors`.
+`registry` (DATASETS, load_dataset, fetch), `hub_datasets` (the same examples from the Parquet
+files of the canonical Hugging Face hub repos: `load_dataset(..., source="hub")`), `features`,
+`batching`, `hygiene`, `metrics`, `predictions` (saved per-example predictions and their
+scoring), `score_cli` (the `eval.py score` command), `errors`.
 """
 from .batching import collate, feature_length, length_bucketed_batches, pad_id_of
 from .errors import DataFormatError, DataNotFoundError, FetchError, UnknownDatasetError
@@ -35,12 +36,13 @@ from .readers import (
     read_xnli_tsv,
     with_english_questions,
 )
+from .hub_datasets import PyArrowMissingError
 from .registry import DATA_ENV, DATASETS, DatasetSpec, fetch, load_dataset, resolve_data_dir
 
 __all__ = [
     "DATA_ENV", "DATASETS", "DatasetSpec", "fetch", "load_dataset", "resolve_data_dir",
     "NLI_LABELS", "PairExample", "ChoiceExample", "QAExample", "ExampleList",
-    "DataFormatError", "DataNotFoundError", "FetchError", "UnknownDatasetError",
+    "DataFormatError", "DataNotFoundError", "FetchError", "UnknownDatasetError", "PyArrowMissingError",
     "read_squad_json", "read_xnli_tsv", "read_xnli_test_labels", "read_xnli_original_tsv",
     "read_mnli_jsonl", "read_copa_jsonl", "read_copa_xml", "with_english_questions",
     "ClassificationFeature", "ChoiceFeature", "QAFeature",

@@ -18,6 +18,10 @@ error. Inside it, files keep their upstream names (the layout of `shared/data/RE
 
 `fetch(name, data_dir)` downloads exactly these relative paths from a Hugging Face *dataset* repo
 that mirrors this layout (see `fetch` for why a mirror and how to choose it).
+
+`load_dataset(..., source="hub")` reads the dataset's canonical hub repo instead (the Parquet files
+the hub holds today, e.g. facebook/xnli), and `source="owner/name"` another repo in that layout;
+the examples are the ones the local readers give. See `hub_datasets` for the repos and schemas.
 """
 from __future__ import annotations
 
@@ -29,6 +33,7 @@ from typing import Callable, Iterable
 
 from .errors import DataNotFoundError, FetchError, UnknownDatasetError
 from .examples import ExampleList
+from .hub_datasets import LOCAL, check_source, load_from_hub
 from .readers import (
     read_copa_jsonl,
     read_copa_xml,
@@ -309,15 +314,23 @@ DATASETS: dict[str, DatasetSpec] = {
 }
 
 
-def load_dataset(name: str, split: str, lang: str = "en", data_dir: str | os.PathLike | None = None) -> ExampleList:
-    """Read one split of one language of a registered dataset from the data folder.
+def load_dataset(name: str, split: str, lang: str = "en", data_dir: str | os.PathLike | None = None,
+                 source: str = LOCAL) -> ExampleList:
+    """Read one split of one language of a registered dataset.
 
-    Raises `UnknownDatasetError` for a name, split or language the registry does not know,
-    `DataNotFoundError` for a missing data folder or file, `DataFormatError` for a broken file.
+    `source`: "local" (the default) reads the data folder (`data_dir`, else $FUNFISHER_DATA);
+    "hub" reads the dataset's canonical Hugging Face dataset repo and an "owner/name" id another
+    repo in the same layout, through the HF cache (`hub_datasets`; `data_dir` is not used then).
+
+    Raises `UnknownDatasetError` for a name, split, language or source the registry does not know,
+    `DataNotFoundError` for a missing data folder or file, `DataFormatError` for a broken file,
+    `FetchError` when the hub (or, offline, the HF cache) does not have the files.
     """
     spec = _spec(name)
     _check(spec, split, lang)
-    return spec.load(resolve_data_dir(data_dir), split, lang)
+    if check_source(source) == LOCAL:
+        return spec.load(resolve_data_dir(data_dir), split, lang)
+    return load_from_hub(name, split, lang, source)
 
 
 # --------------------------------------------------------------------------------------------------

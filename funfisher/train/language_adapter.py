@@ -43,6 +43,7 @@ from tokenizers import Tokenizer
 from .. import data as D
 from ..adapters import activate, add_adapter, get_adapter, list_adapters, save_adapter
 from ..data.examples import ChoiceExample, PairExample, QAExample
+from ..data.hub_datasets import SOURCE_RULE, is_source
 from ..errors import UserError
 from ..io.progress import Progress
 from ..io.runs import atomic_write_json
@@ -81,6 +82,7 @@ class LAData:
     split: str | None = None
     language: str | None = None
     data_dir: str | None = None
+    source: str = "local"  # the dataset's files: "local" (data_dir), "hub" or an owner/name repo (data.load_dataset)
     heldout: int = 200  # lines kept out of training, for the masked-LM loss before / after
 
 
@@ -134,6 +136,8 @@ def load_language_adapter_config(path: str | Path | None, overrides: list[str] =
             fail("data.language", f"{d.language!r} is not a language of {d.dataset} ({', '.join(spec.languages)})")
         if d.split not in spec.splits:
             fail("data.split", f"{d.split!r} is not a split of {d.dataset} ({', '.join(spec.splits)})")
+        if not is_source(d.source):
+            fail("data.source", f"{d.source!r}: expected {SOURCE_RULE}")
     return config
 
 
@@ -157,11 +161,12 @@ _TEXT_FIELDS = {PairExample: ("text_a", "text_b"), ChoiceExample: ("premise", "c
                 QAExample: ("context", "question")}
 
 
-def dataset_sentences(dataset: str, split: str, language: str, data_dir: str | None) -> list[str]:
+def dataset_sentences(dataset: str, split: str, language: str, data_dir: str | None,
+                      source: str = "local") -> list[str]:
     """Every distinct text of a dataset split (pairs' sentences, COPA premises and choices, QA
     contexts and questions), in file order."""
     texts: dict[str, None] = {}
-    for example in D.load_dataset(dataset, split, lang=language, data_dir=data_dir):
+    for example in D.load_dataset(dataset, split, lang=language, data_dir=data_dir, source=source):
         for name in _TEXT_FIELDS[type(example)]:
             value = getattr(example, name)
             for text in (value if isinstance(value, tuple) else (value,)):
@@ -172,7 +177,9 @@ def dataset_sentences(dataset: str, split: str, language: str, data_dir: str | N
 
 def corpus(config: LanguageAdapterConfig) -> list[str]:
     d = config.data
-    return read_lines(d.text) if d.text is not None else dataset_sentences(d.dataset, d.split, d.language, d.data_dir)
+    if d.text is not None:
+        return read_lines(d.text)
+    return dataset_sentences(d.dataset, d.split, d.language, d.data_dir, d.source)
 
 
 # --------------------------------------------------------------------------------------------------

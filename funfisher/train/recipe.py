@@ -40,6 +40,7 @@ import torch
 from ..version import __version__
 from .. import data as D
 from .. import fisher as FI
+from ..data.hub_datasets import companion_source
 from ..data.predictions import score_predictions
 from ..evaluation import average_coverage, cross_lingual_average, evaluate_zero_shot, predict_records, predictions_path
 from ..model import load_pretrained
@@ -153,16 +154,20 @@ def check_evaluation_data(config: RunConfig) -> None:
     error before training, not after it."""
     ev = config.task.evaluate
     for lang in ev.languages:
-        D.load_dataset(ev.dataset, ev.split, lang=lang, data_dir=config.task.data_dir)
+        D.load_dataset(ev.dataset, ev.split, lang=lang, data_dir=config.task.data_dir, source=ev.source)
 
 
 def load_split(split, data_dir: str | None, seed: int, n: int | None = None) -> tuple[list, list[str]]:
-    """Examples of a configured split (first language), seeded-subsampled; notes on hygiene."""
+    """Examples of a configured split (first language), from its `source` (data folder or hub),
+    seeded-subsampled; notes on hygiene. XQuAD-en for `exclude_xquad` comes from the local data
+    with a local split, else from the hub's XQuAD (`hub_datasets.companion_source`)."""
     notes = []
-    examples = D.load_dataset(split.dataset, split.split, lang=split.languages[0], data_dir=data_dir)
+    examples = D.load_dataset(split.dataset, split.split, lang=split.languages[0], data_dir=data_dir,
+                              source=split.source)
     notes += list(getattr(examples, "notes", []))
     if split.exclude_xquad:
-        xquad_en = D.load_dataset("xquad", "test", lang="en", data_dir=data_dir)
+        xquad_en = D.load_dataset("xquad", "test", lang="en", data_dir=data_dir,
+                                  source=companion_source(split.source))
         examples, note = D.remove_xquad_paragraphs(examples, xquad_en)
         notes.append(note)
     limit = n if n is not None else split.n

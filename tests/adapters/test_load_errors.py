@@ -355,7 +355,7 @@ def test_language_adapter_errors_name_the_language(saved, tmp_path):
 def _args(path: Path, **kw) -> argparse.Namespace:
     values = dict(path=path, model=str(TINY_BERT), arch=None, dataset="xnli", split=None, languages=None,
                   data_dir=None, language_adapter=[], max_length=None, n=None, batch_size=None, device=None,
-                  threads=None, precision=None)
+                  threads=None, precision=None, source=None)
     return argparse.Namespace(**{**values, **kw})
 
 
@@ -373,5 +373,8 @@ def test_config_from_args_errors(saved, tmp_path):
     assert "--dataset 'xnli2': unknown dataset" in str(e)
     e = user_error(UsageError, config_from_args, _args(saved["task"], model=None))
     assert str(saved["task"]) in str(e) and "needs --model and --dataset" in str(e)
+    e = user_error(UsageError, config_from_args, _args(saved["task"], source="not a source"))
+    assert "--source 'not a source': expected \"local\", \"hub\" or a Hugging Face dataset repo id" in str(e)
+    assert config_from_args(_args(saved["task"], source="hub"))[0].task.evaluate.source == "hub"
     config, weights = config_from_args(_args(saved["task"], language_adapter=["de=some/adapter"]))
     assert weights == saved["task"] and config.adapters.language_adapters == {"de": "some/adapter"}

@@ -73,7 +73,7 @@ def main_config_parts(main: Path) -> tuple[list[str], list[str], list[str], dict
     body = lines[start:end]
     while body and not body[-1].strip():
         body.pop()
-    return (paragraph(header, "# Data ("), paragraph(header, "# Language adapters:"), body,
+    return (paragraph(header, "# Data:"), paragraph(header, "# Language adapters:"), body,
             tomllib.loads("\n".join(lines)))
 
 
