@@ -17,12 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-
-class Parser(argparse.ArgumentParser):
-    """A bad option is one `error:` line and exit code 2, like every other user error."""
-
-    def error(self, message: str):
-        self.exit(2, f"error: {message} (see python export.py --help)\n")
+from funfisher.io.cli import Parser, command_parser
 
 
 def export_run(folder: Path, output: Path) -> Path:
@@ -49,8 +44,7 @@ def export_run(folder: Path, output: Path) -> Path:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = Parser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-                    epilog=__doc__.split("\n\n", 1)[1])
+    parser = command_parser("export.py", __doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     m = sub.add_parser("model", help="a pretrained encoder (offline name, local folder or hub id)")
     m.add_argument("name")

@@ -28,20 +28,13 @@ import sys
 from pathlib import Path
 
 from funfisher.errors import UserError
+from funfisher.io.cli import command_parser
 from funfisher.runconfig import load_config
 from funfisher.schedules import SCHEDULES
 
 
-class Parser(argparse.ArgumentParser):
-    """A bad option is one `error:` line and exit code 2, like every other user error."""
-
-    def error(self, message: str):
-        self.exit(2, f"error: {message} (see python train.py --help)\n")
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = Parser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-               epilog=__doc__.split("\n\n", 1)[1])
+    p = command_parser("train.py", __doc__)
     p.add_argument("--config", type=Path, help="TOML run configuration (configs/*.toml); default: built-in defaults")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set train.lr=1e-4 (repeatable)")

@@ -15,17 +15,11 @@ import argparse
 import sys
 from pathlib import Path
 
-
-class Parser(argparse.ArgumentParser):
-    """A bad option is one `error:` line and exit code 2, like every other user error."""
-
-    def error(self, message: str):
-        self.exit(2, f"error: {message} (see python train_language_adapter.py --help)\n")
+from funfisher.io.cli import command_parser
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = Parser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-                    epilog=__doc__.split("\n\n", 1)[1])
+    parser = command_parser("train_language_adapter.py", __doc__)
     parser.add_argument("--config", type=Path, help="TOML configuration (configs/language_adapter/*.toml)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set train.steps=100 (repeatable)")

@@ -630,15 +630,7 @@ def load_config(path: str | Path | None, overrides: list[str] = (), train_size: 
     the run's schedule, then the `key=value` overrides (module docstring: precedence, checks).
     `train_size`: train on that many examples (task.train.n), with the file's `[train_sizes.<n>]`
     sections for that size (module docstring: a size without a section gets the file's values)."""
-    tree: dict = {}
-    text, base = "", "defaults"
-    if path is not None:
-        path = Path(path)
-        text, base = _read(path), str(path)
-        try:
-            tree = tomllib.loads(text)
-        except (tomllib.TOMLDecodeError, RecursionError) as e:
-            raise ConfigError(f"{path}: not valid TOML: {e}") from e
+    text, base, tree = _read_toml(path)
     sections = _check_sections(tree.pop("schedules", {}), base, text)
     sizes = _check_sizes(tree.pop("train_sizes", {}), base, text)
     if train_size is not None and (isinstance(train_size, bool) or not isinstance(train_size, int) or train_size < 1):
@@ -679,14 +671,7 @@ def load_dataclass(cls: type, path: str | Path | None, overrides: list[str] = ()
     TOML file and `key=value` overrides, read and type-checked as a run config is: one ConfigError
     naming the file and line (or --set) and the key. Returns (the dataclass, its sources): value
     ranges are the caller's to check, and `sources(key)` names where a key was set, for its errors."""
-    text, base, tree = "", "defaults", {}
-    if path is not None:
-        path = Path(path)
-        text, base = _read(path), str(path)
-        try:
-            tree = tomllib.loads(text)
-        except (tomllib.TOMLDecodeError, RecursionError) as e:
-            raise ConfigError(f"{path}: not valid TOML: {e}") from e
+    text, base, tree = _read_toml(path)
     sources = _Sources(base, text)
     sources.merge(tree, _Layer(base, ()))
     for keys, value in map(parse_override, overrides):
@@ -745,6 +730,18 @@ def _resolve(tree: dict, sections: dict, sizes: dict, parsed: list, name: Any, s
     set_here = {option for option in SCHEDULE_OPTIONS if sources.layer(f"schedule.{option}") in schedule_layers}
     _check(config, sources, None if own_schedule else set_here)
     return config
+
+
+def _read_toml(path: str | Path | None) -> tuple[str, str, dict]:
+    """(text, its name for messages, the parsed tree) of a TOML file; None: the defaults (empty)."""
+    if path is None:
+        return "", "defaults", {}
+    path = Path(path)
+    text = _read(path)
+    try:
+        return text, str(path), tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, RecursionError) as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from e
 
 
 def _read(path: Path) -> str:
