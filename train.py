@@ -51,6 +51,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "in runs/S/random/order<i>/...")
     p.add_argument("--jobs", type=int, metavar="N",
                    help="a sweep: run N cells at a time in worker processes, each with train.threads // N threads")
+    p.add_argument("--launcher", choices=["local", "slurm"], default="local",
+                   help="a sweep: run the cells here (default) or as a Slurm job array (submitit; "
+                        "funfisher/train/slurm.py)")
+    p.add_argument("--slurm-partition", help="--launcher slurm: the partition (default: the cluster's)")
+    p.add_argument("--slurm-time", type=int, default=60, metavar="MIN", help="--launcher slurm: minutes per cell")
+    p.add_argument("--slurm-gpus", type=int, default=0, metavar="G", help="--launcher slurm: GPUs per cell")
     p.add_argument("--max-steps", type=int, help="= --set train.max_steps=N")
     p.add_argument("--seed", type=int, help="= --set seed=S")
     p.add_argument("--output", type=Path, help="run folder (default runs/<name>[/<schedule>])")
@@ -72,9 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         overrides.append(f"seed={args.seed}")
     if args.seeds is not None or args.train_sizes is not None or args.orders is not None:
         return sweep(args, overrides)
-    if args.jobs is not None:
-        print("error: --jobs runs the cells of a sweep in parallel: give --seeds, --train-sizes or --orders "
-              "(see python train.py --help)", file=sys.stderr)
+    if args.jobs is not None or args.launcher != "local":
+        what = "--jobs runs the cells of a sweep in parallel" if args.jobs is not None else \
+            "--launcher is for the cells of a sweep"
+        print(f"error: {what}: give --seeds, --train-sizes or --orders (see python train.py --help)", file=sys.stderr)
         return 2
     # One resolved configuration per schedule: each gets its own [schedules.<name>] section.
     names = args.compare or [None]
@@ -91,13 +98,25 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+class SweepOptionError(UserError, ValueError):
+    """Sweep options that do not go together."""
+
+
 def sweep(args: argparse.Namespace, overrides: list[str]) -> int:
     """A grid of runs, one folder per cell (funfisher/train/sweep.py)."""
+    from funfisher.train.slurm import SlurmOptions
     from funfisher.train.sweep import plan_grid, run_sweep
 
     try:
+        slurm = None
+        if args.launcher == "slurm":  # --jobs: how many array tasks at once; each keeps train.threads
+            slurm = SlurmOptions(partition=args.slurm_partition, time_min=args.slurm_time,
+                                 gpus_per_cell=args.slurm_gpus, max_parallel=args.jobs)
+        elif args.slurm_partition or args.slurm_time != 60 or args.slurm_gpus:
+            raise SweepOptionError("--slurm-partition, --slurm-time and --slurm-gpus are for --launcher slurm")
+        jobs = 1 if args.jobs is None or slurm is not None else args.jobs
         grid = plan_grid(args.config, overrides, schedules=args.compare, seeds=args.seeds,
-                         train_sizes=args.train_sizes, orders=args.orders, jobs=1 if args.jobs is None else args.jobs)
+                         train_sizes=args.train_sizes, orders=args.orders, jobs=jobs, slurm=slurm)
         if args.print_config:
             for note in grid.notes:
                 print(note, file=sys.stderr)

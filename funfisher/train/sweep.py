@@ -77,6 +77,7 @@ from ..runconfig import ConfigError, RunConfig, from_dict, load_config, to_dict,
 from .checkpoint import CheckpointError, plan_run
 from .recipe import build_schedule, check_before_training, finished_outputs
 from .results import RunResult
+from .slurm import SlurmOptions, check_cluster, run_cells
 
 SWEEP = "sweep.json"
 LOGS = "logs"
@@ -125,6 +126,7 @@ class Grid:
     description: dict[str, Any]
     jobs: int = 1
     notes: list[str] = field(default_factory=list)
+    slurm: SlurmOptions | None = None  # --launcher slurm (train/slurm.py); None: this machine
 
 
 # --------------------------------------------------------------------------------------------------
@@ -146,7 +148,7 @@ def _key_set(overrides: list[str], key: str) -> bool:
 
 def plan_grid(path: str | Path | None, overrides: list[str], schedules: list[str] | None = None,
               seeds: list[int] | None = None, train_sizes: list[int] | None = None, orders: int | None = None,
-              jobs: int = 1) -> Grid:
+              jobs: int = 1, slurm: SlurmOptions | None = None) -> Grid:
     """Resolve every cell's configuration (checking each, as `load_config` does); reads no model
     or data. `schedules` None: the configuration's own schedule."""
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
@@ -198,8 +200,9 @@ def plan_grid(path: str | Path | None, overrides: list[str], schedules: list[str
     if len(models) > 1:
         raise ConfigError(f"a sweep needs one model for every cell, got {sorted(map(str, models))}")
     description = {"config": None if path is None else str(path), "overrides": list(overrides), "schedules": names,
-                   "seeds": seeds, "train_sizes": train_sizes, "orders": orders, "jobs": jobs}
-    return Grid(run_name, cells, description, jobs, notes)
+                   "seeds": seeds, "train_sizes": train_sizes, "orders": orders, "jobs": jobs,
+                   "launcher": "local" if slurm is None else {"slurm": dataclasses.asdict(slurm)}}
+    return Grid(run_name, cells, description, jobs, notes, slurm)
 
 
 def permutation(config: RunConfig, n_units: int) -> list[int] | None:
@@ -217,6 +220,8 @@ def run_sweep(grid: Grid, output: Path, resume: bool = False, overwrite: bool = 
     content. Raises SweepError (after all cells ran) if any failed."""
     output = Path(output)
     cells = grid.cells
+    if grid.slurm is not None:
+        check_cluster()  # before any work
     for note in grid.notes:
         print(note, file=sys.stderr)
     with RunLock(output) as lock:
@@ -250,7 +255,11 @@ def run_sweep(grid: Grid, output: Path, resume: bool = False, overwrite: bool = 
         threads = sorted({c.config.train.threads for c in todo}) or ["-"]
         print(f"sweep {output}: {len(cells)} cells, {len(cells) - len(todo)} done, {len(todo)} to run "
               f"(jobs {grid.jobs}, train.threads {'/'.join(map(str, threads))} per cell)", file=sys.stderr)
-        if grid.jobs == 1:
+        if grid.slurm is not None:
+            del base_pm  # each task loads its own copy
+            run_cells(todo, output, resume, grid.slurm, grid.name, lambda cell: _started(state, cell),
+                      lambda cell, error, wall: _ended(state, cell, error, wall))
+        elif grid.jobs == 1:
             _run_serial(state, todo, resume, base_pm)
         else:
             del base_pm  # each worker loads its own copy

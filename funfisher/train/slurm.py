@@ -1,0 +1,135 @@
+"""`train.py ... --launcher slurm`: a sweep's cells as one Slurm job array, through submitit.
+
+    python train.py --config C --compare standard gu fun --seeds 1 2 3 4 --output runs/S \\
+        --launcher slurm --slurm-partition gpu --slurm-time 240 --slurm-gpus 1
+
+Each cell is one array task (`CellJob`), running exactly what the local launcher runs
+(`recipe.run_one` on the cell's configuration, in its run folder). Every cell is resumable, so a
+preempted or timed-out task needs no state of its own: submitit calls `CellJob.checkpoint`, which
+requeues the same cell with resume=True, and the run continues from its checkpoint.pt (exactly:
+resume is bit-identical, train/checkpoint.py). The sweep process waits for the array, records each
+cell's status and cost in sweep.json as the local launcher does, and can itself be stopped and
+started again with --resume (finished cells are kept). submitit is an optional extra
+(`pip install submitit`); its logs and pickles go to <output>/slurm/.
+
+Options: the partition (`--slurm-partition`, default: the cluster's default), the time limit per
+cell in minutes (`--slurm-time`, default 60; submitit counts a USR2 as a timeout when the limit is
+under about 50 minutes, so preemption is only told apart above that), GPUs per cell
+(`--slurm-gpus`, default 0), and how many cells run at once (--jobs, default all). Each task gets
+train.threads CPUs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import UserError
+from ..runconfig import ConfigError, from_dict
+
+SLURM_FOLDER = "slurm"  # in the sweep's output: submitit's pickles and the tasks' logs
+
+
+class SlurmUnavailableError(UserError, RuntimeError):
+    """--launcher slurm without submitit, or without a Slurm cluster to submit to."""
+
+
+@dataclass(frozen=True)
+class SlurmOptions:
+    partition: str | None = None
+    time_min: int = 60
+    gpus_per_cell: int = 0
+    max_parallel: int | None = None  # None: every cell may run at once
+
+    def __post_init__(self) -> None:
+        if self.time_min < 1:
+            raise ConfigError(f"--slurm-time {self.time_min}: must be >= 1 (minutes per cell)")
+        if self.gpus_per_cell < 0:
+            raise ConfigError(f"--slurm-gpus {self.gpus_per_cell}: must be >= 0")
+
+
+def _submitit():
+    try:
+        import submitit
+    except ImportError as e:
+        raise SlurmUnavailableError(f"--launcher slurm needs submitit (pip install submitit): {e}") from None
+    return submitit
+
+
+def cell_job_class():
+    """`CellJob`, made on first use: its base class comes from the optional submitit."""
+    submitit = _submitit()
+
+    class CellJob(submitit.helpers.Checkpointable):
+        """One sweep cell on a Slurm node: run_one on its configuration; a user error is returned
+        (one line, as the local launcher records it), never raised as a traceback."""
+
+        def __call__(self, config: dict[str, Any], folder: str, resume: bool) -> dict[str, Any]:
+            import os
+
+            from .recipe import run_one
+
+            restarts = int(os.environ.get("SLURM_RESTART_COUNT", "0"))  # requeues so far (sacct shows them too)
+            try:
+                run_one(from_dict(config, where="the sweep's cell configuration"), Path(folder), resume=resume)
+            except UserError as e:
+                return {"error": str(e), "restarts": restarts}
+            return {"error": None, "restarts": restarts}
+
+        def checkpoint(self, config: dict[str, Any], folder: str, resume: bool):
+            """Preempted or timed out: requeue this cell; it continues from its checkpoint.pt."""
+            return submitit.helpers.DelayedSubmission(self, config, folder, True)
+
+    return CellJob
+
+
+def executor(output: Path, options: SlurmOptions, threads: int, name: str):
+    submitit = _submitit()
+    ex = submitit.AutoExecutor(folder=output / SLURM_FOLDER / "%j", cluster="slurm")
+    parameters: dict[str, Any] = {"timeout_min": options.time_min, "cpus_per_task": threads, "name": name,
+                                  "gpus_per_node": options.gpus_per_cell}
+    if options.partition:
+        parameters["slurm_partition"] = options.partition
+    if options.max_parallel:
+        parameters["slurm_array_parallelism"] = options.max_parallel
+    ex.update_parameters(**parameters)
+    return ex
+
+
+def check_cluster() -> None:
+    """A clear error before any work when there is no Slurm to submit to."""
+    import shutil
+
+    _submitit()
+    missing = [tool for tool in ("sbatch", "sacct") if shutil.which(tool) is None]
+    if missing:
+        raise SlurmUnavailableError(f"--launcher slurm: {', '.join(missing)} not found (is this a Slurm login "
+                                    f"node? submitit also needs sacct, i.e. Slurm accounting)")
+
+
+def run_cells(cells: list, output: Path, resume: bool, options: SlurmOptions, name: str,
+              started: Callable[[Any], None], ended: Callable[[Any, str | None, float], None]) -> None:
+    """Submit `cells` (sweep.Cell) as one job array and wait for every task; `started(cell)` and
+    `ended(cell, error, wall seconds)` keep sweep.json up to date, as the local launchers do."""
+    import time
+
+    from ..runconfig import to_dict
+
+    if not cells:
+        return
+    threads = max(c.config.train.threads for c in cells)
+    ex = executor(output, options, threads, name)
+    job_class = cell_job_class()
+    jobs = ex.map_array(job_class(), [to_dict(c.config) for c in cells], [str(output / c.folder) for c in cells],
+                        [resume] * len(cells))
+    t0 = time.perf_counter()
+    for cell, job in zip(cells, jobs):
+        started(cell)
+        print(f"cell {cell.label}: Slurm job {job.job_id}", flush=True)
+    for cell, job in zip(cells, jobs):
+        try:
+            error = job.result()["error"]
+        except Exception as e:  # the task failed outside run_one (a bug, or the node): keep submitit's words
+            first = str(e).strip().splitlines()
+            error = f"Slurm job {job.job_id} failed: {first[-1] if first else type(e).__name__} (log in {output / SLURM_FOLDER})"
+        ended(cell, error, time.perf_counter() - t0)
