@@ -30,11 +30,10 @@ from .data.hub_datasets import HUB, LOCAL, SOURCE_RULE, is_source
 from .errors import ModelNotFoundError, UserError
 from .evaluation import average_coverage, cross_lingual_average, evaluate_zero_shot, results_table
 from .model import load_pretrained
-from .model.precision import unsupported
 from .runconfig import ModelConfig, RunConfig, load_config
-from .io.runs import CONFIG, EVAL_PREDICTIONS, WEIGHTS, atomic_write_json, atomic_write_text
+from .io.runs import CONFIG, EVAL_PREDICTIONS, WEIGHTS, aside_path, atomic_write_json, atomic_write_text
 from .tasks import get_task
-from .train.recipe import resolve_device
+from .train.recipe import run_device
 from .train.trainable import kind_of, restore
 
 
@@ -115,10 +114,7 @@ def evaluate_saved(config: RunConfig, weights: Path, *, evaluated: Path, output:
     earlier evaluation's files there are refused, or moved aside with `overwrite` (module docstring)."""
     source, dataset, split = config.adapters.source_language, config.task.evaluate.dataset, config.task.evaluate.split
     stem = f"eval-{dataset}-{split}"
-    device = resolve_device(config.train.device)
-    reason = unsupported(config.train.precision, device)
-    if reason:
-        raise UsageError(f"--precision {config.train.precision}: {reason}")
+    device = run_device(config)
     _move_earlier_evaluation(output, stem, overwrite)  # the last check before any work
     torch.set_num_threads(config.train.threads)
     pm = load_pretrained(config.model.name, arch=config.model.arch)
@@ -157,10 +153,7 @@ def _move_earlier_evaluation(output: Path, stem: str, overwrite: bool) -> None:
         raise EvaluationExistsError(
             f"{earlier[0]}: an earlier evaluation of {dataset_split} is there; --overwrite moves it aside "
             f"(to {output / (stem + '.old-N')}/) and evaluates again, or --output picks another folder")
-    n = 1
-    while (output / f"{stem}.old-{n}").exists():
-        n += 1
-    aside = output / f"{stem}.old-{n}"
+    aside = aside_path(output / stem)
     for path in earlier:
         target = aside / path.relative_to(output)
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -263,6 +263,14 @@ def check_run_dir(path: Path, resume: bool = False, overwrite: bool = False) -> 
             f"aside (to {Path(path).name}.old-N) and start again, or --output to pick another folder.")
 
 
+def aside_path(path: Path) -> Path:
+    """Where `path` goes when moved aside: `<name>.old-N`, the first N >= 1 not taken (nothing is deleted)."""
+    n = 1
+    while path.with_name(f"{path.name}.old-{n}").exists():
+        n += 1
+    return path.with_name(f"{path.name}.old-{n}")
+
+
 def create_run_dir(path: Path, resume: bool = False, overwrite: bool = False, lock: RunLock | None = None) -> Path:
     """Make the run folder. An existing run needs `resume` (continue from its checkpoint) or
     `overwrite` (move the old one aside to `<name>.old-N`; nothing is deleted). `lock`: the
@@ -271,10 +279,7 @@ def create_run_dir(path: Path, resume: bool = False, overwrite: bool = False, lo
     check_run_dir(path, resume, overwrite)
     moved = has_run(path) and not resume
     if moved:
-        n = 1
-        while path.with_name(f"{path.name}.old-{n}").exists():
-            n += 1
-        shutil.move(str(path), str(path.with_name(f"{path.name}.old-{n}")))
+        shutil.move(str(path), str(aside_path(path)))
     path.mkdir(parents=True, exist_ok=True)
     if lock is not None:
         lock.moved() if moved else lock.acquire()

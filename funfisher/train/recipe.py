@@ -84,14 +84,21 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def prepare(config: RunConfig, pm=None) -> Run:
-    """Everything a run needs, in memory; writes nothing. The data (and every evaluation file) is
-    read before the model loads, so a broken dataset fails in seconds, not after training."""
-    torch.set_num_threads(config.train.threads)
+def run_device(config: RunConfig) -> torch.device:
+    """`train.device` resolved on this machine, with `train.precision` checked against it (fp16
+    needs CUDA): training and `eval.py run` alike, before any work."""
     device = resolve_device(config.train.device)
     reason = unsupported(config.train.precision, device)
     if reason:
         raise ConfigError(reason)
+    return device
+
+
+def prepare(config: RunConfig, pm=None) -> Run:
+    """Everything a run needs, in memory; writes nothing. The data (and every evaluation file) is
+    read before the model loads, so a broken dataset fails in seconds, not after training."""
+    torch.set_num_threads(config.train.threads)
+    device = run_device(config)
     if config.train.tensorboard:
         require_tensorboard()
     task = config.task
