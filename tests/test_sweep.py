@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from funfisher.io.plots import plots_available
 from funfisher.io.runs import PAUSE_WRITE_ENV
 from funfisher.runconfig import ConfigError, load_config, to_dict
 from funfisher.schedules import make_schedule
@@ -328,3 +330,31 @@ def test_a_sweep_into_an_existing_sweep_needs_resume_or_overwrite(two_by_two, ti
                      *sets(list(tiny_run) + FAST))
     assert_user_error(code, err, "already exists", "--resume")
     assert files_of(out) == before
+
+
+def test_a_sweep_kept_without_weights_resumes_with_its_results_standing(tmp_path, two_by_two, tiny_run):
+    """A repository keeps a study's results but not its weights (checkpoint.pt, adapter/: see
+    .gitignore): resuming such a sweep on a fresh clone trains nothing, keeps every result, notes
+    each cell whose weights are gone, and runs the cells still to go."""
+    out = tmp_path / "S"
+    shutil.copytree(two_by_two[0], out)
+    for cell in ("standard/seed1", "fun/seed1", "standard/seed2", "fun/seed2"):
+        (out / cell / "checkpoint.pt").unlink()
+        shutil.rmtree(out / cell / "adapter")
+        for png in (out / cell).glob("*.png"):
+            png.unlink()
+    kept = {cell: results(out / cell) for cell in ("standard/seed1", "fun/seed2")}
+    # a config.toml as an older version wrote it, without a key added since (at its default)
+    older = (out / "fun/seed1/config.toml").read_text().replace("tensorboard = false\n", "")
+    (out / "fun/seed1/config.toml").write_text(older)
+    code, err = main("--compare", "standard", "fun", "--seeds", "1", "2", "--resume", "--output", str(out),
+                     *sets(list(tiny_run) + FAST))
+    assert code == 0, err[-3000:]
+    notes = [line for line in err.splitlines() if "the results stand, the weights are not available" in line]
+    assert len(notes) == 4 and all("no checkpoint.pt to rebuild them from" in line for line in notes), err[-3000:]
+    assert {cell: results(out / cell) for cell in kept} == kept
+    assert (out / "fun/seed1/config.toml").read_text() == older  # a finished run's config.toml stays as it ran
+    assert strict_json(out / SWEEP)["counts"] == {"cells": 4, "done": 4, "pending": 0, "failed": 0}
+    assert not (out / "standard/seed1/adapter").exists() and not (out / "standard/seed1/checkpoint.pt").exists()
+    if plots_available() is None:
+        assert (out / "fun/seed1/fisher.png").read_bytes()[:4] == b"\x89PNG"  # what could be rebuilt was

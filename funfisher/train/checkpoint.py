@@ -10,7 +10,9 @@ What `--resume` does with a folder is decided up front, reading only (`plan_run`
     nothing there, or no --resume   a new run (a folder holding a run needs --resume or --overwrite)
     a checkpoint                    continue from it; its configuration must equal the current one
     results.json                    finished: check the configuration, write what is missing
-                                    (summary.md, plots; a missing adapter/ is rebuilt from the checkpoint)
+                                    (summary.md, plots; a missing adapter/ is rebuilt from the checkpoint;
+                                    with no checkpoint either, as in a repository that keeps results
+                                    but not weights, the results stand and the weights are noted lost)
 
 Every disagreement is an error naming the keys that differ, before any work starts: a resumed
 run must never mix two configurations in one folder or one comparison table.
@@ -140,6 +142,14 @@ class Plan:
     state: dict[str, Any] | None = None  # the checkpoint to continue from (None: start at step 0)
     finished: bool = False  # results.json is there: nothing to train
     missing: list[str] = field(default_factory=list)  # finished, but these outputs are not there
+    lost: list[str] = field(default_factory=list)  # finished, and these weights cannot be rebuilt (no checkpoint)
+
+    def lost_note(self, output: Path) -> str | None:
+        """The line telling the user a finished run's weights are gone (None: nothing lost)."""
+        if not self.lost:
+            return None
+        return (f"{output}: finished; its trained weights ({WEIGHTS}/) are not there and there is no "
+                f"{CHECKPOINT} to rebuild them from: the results stand, the weights are not available")
 
 
 def plan_run(config: RunConfig, output: Path, resume: bool, overwrite: bool, outputs: list[str]) -> Plan:
@@ -157,8 +167,11 @@ def plan_run(config: RunConfig, output: Path, resume: bool, overwrite: bool, out
         result = RunResult.read(output)
         check_same_config(config, to_dict(result.config), output / RESULTS)
         missing = [name for name in outputs if not (output / name).exists()]
+        weights = [name for name in missing if name.startswith(f"{WEIGHTS}/")]
+        if weights and not checkpoint.is_file():  # results kept without weights: nothing to rebuild them from
+            return Plan(finished=True, missing=[name for name in missing if name not in weights], lost=weights)
         state = None
-        if any(name.startswith(f"{WEIGHTS}/") for name in missing):  # the weights are only in the checkpoint now
+        if weights:  # the weights are only in the checkpoint now
             state = read_checkpoint(checkpoint)
             check_same_config(config, state["config"], checkpoint)
         return Plan(state=state, finished=True, missing=missing)
@@ -171,12 +184,15 @@ def plan_run(config: RunConfig, output: Path, resume: bool, overwrite: bool, out
 
 def open_run_dir(config: RunConfig, output: Path, lock: RunLock, plan: Plan, resume: bool = False,
                  overwrite: bool = False) -> Path:
-    """Create (or reopen) the run folder, lock it, remove what interrupted writes left, write config.toml."""
+    """Create (or reopen) the run folder, lock it, remove what interrupted writes left, write config.toml
+    (kept as it is in a finished run: it was checked equal to `config`, and a newer version's defaults
+    would only add keys)."""
     run_dir = create_run_dir(output, resume=resume, overwrite=overwrite, lock=lock)
     leftovers = remove_leftovers(run_dir)
     if leftovers:
         print(f"{run_dir}: removed {len(leftovers)} temporary file(s) of an interrupted write", file=sys.stderr)
-    atomic_write_text(run_dir / CONFIG, to_toml(to_dict(config)))
+    if not (plan.finished and (run_dir / CONFIG).is_file()):  # a finished run's config.toml stays as it ran
+        atomic_write_text(run_dir / CONFIG, to_toml(to_dict(config)))
     if plan.state is None and not plan.finished:  # logs from an attempt that never reached a checkpoint are stale
         for log in (TRAIN_LOG, FISHER_LOG):
             (run_dir / log).unlink(missing_ok=True)

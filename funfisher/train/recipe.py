@@ -472,6 +472,8 @@ def run_one(config: RunConfig, output: Path, resume: bool = False, overwrite: bo
     with RunLock(output) as lock:
         plan = plan_run(config, output, resume, overwrite, finished_outputs(config))
         if plan.finished and plan.state is None:
+            if note := plan.lost_note(output):
+                print(note, file=sys.stderr)
             open_run_dir(config, output, lock, plan, resume=True)
             written = write_outputs(RunResult.read(output), output, only_missing=True)
             print(f"{output}: already finished (results.json exists); "

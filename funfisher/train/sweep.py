@@ -236,6 +236,8 @@ def run_sweep(grid: Grid, output: Path, resume: bool = False, overwrite: bool = 
                 raise CheckpointError(f"cell {cell.label}: {e}{hint}") from None
             if not (plan.finished and not plan.missing):
                 todo.append(cell)
+            elif note := plan.lost_note(output / cell.folder):  # (a cell still to do notes it when it runs)
+                print(note, file=sys.stderr)
         base_pm, n_units = None, None
         if todo:
             base_pm = check_before_training([cell.config for cell in todo])
