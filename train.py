@@ -20,6 +20,11 @@ runs/S/<schedule>/[n<size>/][order<i>/][seed<k>/], and runs/S/sweep.json (the gr
 folder, status and cost). --resume continues a stopped sweep cell by cell (finished cells are not
 touched); --jobs N runs N cells at a time, each with train.threads // N threads (recorded in its
 config: resume with the same --jobs). A size's settings come from [train_sizes.<n>] sections.
+
+One run on several devices (funfisher/parallel.py): every rank computes its share of each batch,
+with the result of one process; a checkpoint resumes on any number of ranks; rank 0 writes:
+
+    torchrun --nproc_per_node 8 train.py --config configs/paper/mbert_xnli.toml --schedule fun
 """
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from funfisher import parallel
 from funfisher.errors import UserError
 from funfisher.io.cli import command_parser
 from funfisher.runconfig import load_config
@@ -93,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         run(configs, args)
     except UserError as e:  # a bad config, file or folder, or a diverged run: one line, exit code 2
-        print(f"error: {e}", file=sys.stderr)
+        if parallel.prints_errors():  # (torchrun: rank 0 speaks for the ranks)
+            print(f"error: {e}", file=sys.stderr)
         return 2
     return 0
 
@@ -108,6 +115,9 @@ def sweep(args: argparse.Namespace, overrides: list[str]) -> int:
     from funfisher.train.sweep import plan_grid, run_sweep
 
     try:
+        if parallel.launched_by_torchrun():
+            raise SweepOptionError("a sweep runs each cell in its own processes: under torchrun give one "
+                                   "configuration (no --seeds, --train-sizes, --orders)")
         slurm = None
         if args.launcher == "slurm":  # --jobs: how many array tasks at once; each keeps train.threads
             slurm = SlurmOptions(partition=args.slurm_partition, time_min=args.slurm_time,
@@ -140,13 +150,21 @@ def print_configs(configs: dict, compare: bool, what: str = "schedule") -> None:
 
 def run(configs: dict, args: argparse.Namespace) -> None:
     from funfisher.train import compare, run_one
+    from funfisher.train.recipe import resolve_device
 
     first = next(iter(configs.values()))
     output = args.output or Path("runs") / first.name
     if args.compare:
+        if parallel.launched_by_torchrun():
+            raise SweepOptionError("--compare runs its schedules one after the other in one process: under "
+                                   "torchrun give one schedule (--schedule NAME)")
         compare(configs, output, resume=args.resume, overwrite=args.overwrite)
-    else:
+        return
+    parallel.start(resolve_device(first.train.device).type)  # torchrun: join the ranks (else nothing)
+    try:
         run_one(first, output, resume=args.resume, overwrite=args.overwrite)
+    finally:
+        parallel.stop()
 
 
 if __name__ == "__main__":

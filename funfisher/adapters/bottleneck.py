@@ -38,6 +38,7 @@ import torch
 import torch.nn as nn
 
 from ..model.encoder import activation, init_weights
+from ..parallel import Dropout
 
 # Activations (`non_linearity`) and the "bert" init are the encoder's own: funfisher/model/encoder.py.
 ADAPTER_INIT_STD = 0.02  # AdapterHub's `Adapter.init_bert_weights`
@@ -116,7 +117,7 @@ class Bottleneck(nn.Module):
         self.non_linearity = non_linearity
         self.act = adapter_activation(non_linearity)
         self.scaling = scaling
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.apply(functools.partial(init_weights, std=ADAPTER_INIT_STD))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

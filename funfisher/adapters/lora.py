@@ -34,6 +34,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..parallel import Dropout
+
 # AdapterHub's attn_matrices letters -> our SelfAttention attribute names.
 ATTN_MATRICES: dict[str, str] = {"q": "query", "k": "key", "v": "value"}
 
@@ -83,7 +85,7 @@ class LoRA(nn.Module):
         self.lora_A = nn.Linear(in_features, config.r, bias=False)  # weight [r, in]
         self.lora_B = nn.Linear(config.r, out_features, bias=False)  # weight [out, r]
         self.scaling = config.scaling
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
         with torch.no_grad():
             if config.init_weights == "lora":
                 nn.init.kaiming_uniform_(self.lora_A.weight, a=math.sqrt(5))

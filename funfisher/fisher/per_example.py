@@ -32,6 +32,7 @@ import torch.nn as nn
 from torch.func import functional_call, grad, vmap
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from .. import parallel
 from ..tasks import Outputs, Task
 from .labels import chosen_log_likelihood
 
@@ -100,7 +101,7 @@ def sq_norms_vmap(model: nn.Module, inputs: Inputs, task: Task, mode: str, u: to
 
 def algorithm2_sq_norms(model: nn.Module, inputs: Inputs, task: Task, mode: str,
                        u: torch.Tensor | None, gold: torch.Tensor | None,
-                       params: Sequence[nn.Parameter]) -> torch.Tensor:
+                       params: Sequence[nn.Parameter], batch_size: int | None = None) -> torch.Tensor:
     """The paper's Algorithm 2 (Appendix D) on one batch b: per parameter, [P],
 
         p.grad^2 / |b|  with  loss = NLL(LogSoftmax(outputs), labels)  (mean over the batch)
@@ -129,8 +130,17 @@ def algorithm2_sq_norms(model: nn.Module, inputs: Inputs, task: Task, mode: str,
     loss = (1/|b|) sum_i (-log p_start - log p_end). The released code concatenates the start
     and end rows into one NLL over 2|b| rows (mean over 2|b|) and still divides by the batch
     size: its loss is half of ours, so its QA values are 1/4 of ours (the ranking is the same).
+
+    Under torchrun `inputs` are this rank's share of a batch of `batch_size` examples
+    (funfisher/parallel.py): each rank differentiates its share's sum / |b| and the gradients are
+    summed over the ranks before squaring, which is the batch's gradient.
     """
-    batch_size = next(iter(inputs.values())).shape[0]
-    loss = forward_log_likelihood(model, inputs, task, mode, u, gold).mean()  # = -NLL, mean reduction
-    grads = torch.autograd.grad(loss, list(params), allow_unused=True)
+    rows = next(iter(inputs.values())).shape[0]
+    batch_size = rows if batch_size is None else batch_size
+    grads: Sequence[torch.Tensor | None] = [None] * len(params)
+    if rows:  # (an empty share adds nothing)
+        log_p = forward_log_likelihood(model, inputs, task, mode, u, gold)
+        loss = log_p.mean() if rows == batch_size else log_p.sum() / batch_size  # = -NLL, mean reduction
+        grads = torch.autograd.grad(loss, list(params), allow_unused=True)
+    grads = parallel.sum_tensors(grads, params)
     return torch.stack([sq_norm(g, p) for g, p in zip(grads, params)]) / batch_size

@@ -50,6 +50,7 @@ from typing import Any, Callable, Iterable, Iterator, Literal, Mapping, Sequence
 import torch
 import torch.nn as nn
 
+from .. import parallel
 from ..schedules import rank_by_fisher
 from ..tasks import TASKS, Task
 from .hooks import sq_norms_hooks
@@ -225,17 +226,29 @@ def _checked_gold(model: nn.Module, batch: Mapping[str, Any], inputs: Inputs, ta
 
 def _unit_example_values(model: nn.Module, batch: Mapping[str, Any], index: UnitIndex, labels: LabelMode,
                          method: str, generator: torch.Generator | None) -> dict[int, torch.Tensor]:
-    """Per unit: ||g_i||^2 per example ([B], exact methods) or the batch value ([1], "batch")."""
+    """Per unit: ||g_i||^2 per example ([B], exact methods) or the batch value ([1], "batch").
+
+    Under torchrun (funfisher/parallel.py) each rank computes the rows of its share of the batch:
+    the labels' uniforms are drawn for the whole batch (every rank's generator stays in step), the
+    per-example values are gathered in the batch's order, and Algorithm 2's batch gradient is
+    summed over the ranks, so every rank gets the values one process would."""
     task = _task_of(model)
     device = index.params[0].device
     inputs = task.inputs(batch, device)
     batch_size = inputs["input_ids"].shape[0]
     u = draw_uniforms(batch_size, task, generator).to(device) if labels == "sample" else None
     gold = _checked_gold(model, batch, inputs, task, device) if labels == "gold" else None
+    mine = parallel.rows(batch_size)
+    inputs = {key: value[mine] for key, value in inputs.items()}
+    u, gold = (None if t is None else t[mine] for t in (u, gold))
     if method == "batch":
-        per_param = algorithm2_sq_norms(model, inputs, task, labels, u, gold, index.params)[None]  # [1, P]
-    else:
-        per_param = _EXACT[method](model, inputs, task, labels, u, gold, index.params)  # [B, P]
+        per_param = algorithm2_sq_norms(model, inputs, task, labels, u, gold, index.params, batch_size)[None]  # [1, P]
+    elif mine.stop > mine.start:
+        per_param = parallel.gather_rows(_EXACT[method](model, inputs, task, labels, u, gold, index.params),
+                                         batch_size)  # [B, P]
+    else:  # an empty share (a batch smaller than the number of ranks): the others' rows
+        per_param = parallel.gather_rows(torch.zeros(0, len(index.params), dtype=torch.float64, device=device),
+                                         batch_size)
     return {unit: per_param[:, cols].sum(dim=1).detach().cpu() for unit, cols in index.columns.items()}
 
 

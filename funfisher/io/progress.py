@@ -2,11 +2,14 @@
 
 On a terminal it redraws one line; in a log file (CI, nohup) it prints a line every
 `every_seconds` so logs stay short. No dependency: a teaching codebase should not need tqdm.
+Under torchrun only rank 0 draws (the ranks go in step).
 """
 from __future__ import annotations
 
 import sys
 import time
+
+from ..parallel import world
 
 
 def _fmt(seconds: float) -> str:
@@ -31,6 +34,8 @@ class Progress:
         if postfix is not None:
             self.postfix = postfix
         now = time.perf_counter()
+        if not world().is_main:
+            return
         if now - self.last >= self.every or self.n >= self.total:
             self.last = now
             self._draw(now)
@@ -53,6 +58,6 @@ class Progress:
         self.stream.flush()
 
     def close(self) -> None:
-        if self.tty and self.n < self.total:
+        if self.tty and self.n < self.total and world().is_main:
             self.stream.write("\n")
             self.stream.flush()

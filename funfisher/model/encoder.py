@@ -22,6 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..parallel import Dropout, attention_dropout
 from .activations import ACTIVATIONS, activation
 from .config import EncoderConfig
 
@@ -53,7 +54,7 @@ class Embeddings(nn.Module):
         self.positions = nn.Embedding(config.max_position_embeddings, config.hidden_size)
         self.token_types = nn.Embedding(config.type_vocab_size, config.hidden_size)
         self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout = Dropout(config.hidden_dropout_prob)
 
     def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
         if token_type_ids is None or self.config.arch == "xlm-roberta":
@@ -76,7 +77,7 @@ class SelfAttention(nn.Module):
         self.out = nn.Linear(h, h)
         self.norm = nn.LayerNorm(h, eps=config.layer_norm_eps)
         self.attn_dropout = config.attention_probs_dropout_prob
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout = Dropout(config.hidden_dropout_prob)
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:  # [B, T, H] -> [B, heads, T, H/heads]
         b, t, _ = x.shape
@@ -99,10 +100,11 @@ class SelfAttention(nn.Module):
         q, k, v = self.query(queries), self.key(x), self.value(x)
         if packing is not None:
             q, k, v = packing.pad(q), packing.pad(k), packing.pad(v)
-        ctx = F.scaled_dot_product_attention(
-            self._heads(q), self._heads(k), self._heads(v),
-            attn_mask=attn_mask, dropout_p=self.attn_dropout if self.training else 0.0,
-        )
+        q, k, v = self._heads(q), self._heads(k), self._heads(v)
+        p = self.attn_dropout if self.training else 0.0
+        ctx = attention_dropout(q, k, v, attn_mask, p)  # on a torchrun share (funfisher/parallel.py)
+        if ctx is None:
+            ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=p)
         ctx = ctx.transpose(1, 2).flatten(2)
         if packing is not None:
             ctx = packing.pack(ctx)
@@ -118,7 +120,7 @@ class FeedForward(nn.Module):
         self.act = activation(config.hidden_act)
         self.down = nn.Linear(config.intermediate_size, config.hidden_size)
         self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout = Dropout(config.hidden_dropout_prob)
         self.adapter: OutputAdapter | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -37,6 +37,7 @@ from typing import Literal
 import torch
 import torch.nn as nn
 
+from ..parallel import Dropout
 from .config import EncoderConfig
 from .encoder import Encoder, activation, init_weights
 
@@ -60,9 +61,9 @@ class ClassificationHead(nn.Module):
 
     def __init__(self, config: EncoderConfig, num_labels: int, dropout_before_pool: bool):
         super().__init__()
-        self.pre_dropout = nn.Dropout(config.head_dropout if dropout_before_pool else 0.0)
+        self.pre_dropout = Dropout(config.head_dropout if dropout_before_pool else 0.0)
         self.pool = Pooler(config.hidden_size)
-        self.dropout = nn.Dropout(config.head_dropout)
+        self.dropout = Dropout(config.head_dropout)
         self.out = nn.Linear(config.hidden_size, num_labels)
         self.pooler_frozen = False  # True when `pool` is the checkpoint's pretrained pooler
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import torch
 
+from .. import parallel
 from ..io.runs import (CHECKPOINT, CONFIG, FISHER_LOG, RESULTS, TRAIN_LOG, WEIGHTS, RunFileError, RunLock,
                        atomic_torch_save, atomic_write_jsonl, atomic_write_text, check_run_dir, create_run_dir,
                        has_run, read_jsonl, remove_leftovers)
@@ -120,9 +121,11 @@ def restore(run: Run, state: dict[str, Any], run_dir: Path) -> None:
     run.schedule_log, run.fisher_log, run.seconds = state["schedule_log"], state["fisher_log"], state["seconds"]
     if run.scaler is not None and state.get("scaler") is not None:
         run.scaler.load_state_dict(state["scaler"])
-    # Logs written after this checkpoint belong to steps that will run again: drop them.
-    atomic_write_jsonl(run_dir / TRAIN_LOG, [r for r in read_jsonl(run_dir / TRAIN_LOG) if r["step"] <= run.step])
-    atomic_write_jsonl(run_dir / FISHER_LOG, run.fisher_log)
+    # Logs written after this checkpoint belong to steps that will run again: drop them (torchrun:
+    # rank 0, the one that writes).
+    if parallel.world().is_main:
+        atomic_write_jsonl(run_dir / TRAIN_LOG, [r for r in read_jsonl(run_dir / TRAIN_LOG) if r["step"] <= run.step])
+        atomic_write_jsonl(run_dir / FISHER_LOG, run.fisher_log)
 
 
 def load_checkpoint(run: Run, run_dir: Path) -> None:

@@ -40,6 +40,7 @@ import torch
 from ..version import __version__
 from .. import data as D
 from .. import fisher as FI
+from .. import parallel
 from ..data.hub_datasets import companion_source
 from ..data.predictions import score_predictions
 from ..evaluation import average_coverage, cross_lingual_average, evaluate_zero_shot, predict_records, predictions_path
@@ -88,6 +89,8 @@ def run_device(config: RunConfig) -> torch.device:
     """`train.device` resolved on this machine, with `train.precision` checked against it (fp16
     needs CUDA): training and `eval.py run` alike, before any work."""
     device = resolve_device(config.train.device)
+    if device.type == "cuda" and parallel.world().size > 1:  # torchrun: one GPU per process
+        device = torch.device("cuda", parallel.world().local_rank)
     reason = unsupported(config.train.precision, device)
     if reason:
         raise ConfigError(reason)
@@ -97,7 +100,9 @@ def run_device(config: RunConfig) -> torch.device:
 def prepare(config: RunConfig, pm=None) -> Run:
     """Everything a run needs, in memory; writes nothing. The data (and every evaluation file) is
     read before the model loads, so a broken dataset fails in seconds, not after training."""
-    torch.set_num_threads(config.train.threads)
+    # train.threads is the node's budget: torchrun's processes on one node share it (the config, and
+    # so a checkpoint, does not depend on the number of processes).
+    torch.set_num_threads(max(1, config.train.threads // parallel.world().local_size))
     device = run_device(config)
     if config.train.tensorboard:
         require_tensorboard()
@@ -272,7 +277,7 @@ def validate(run: Run, run_dir: Path | None = None) -> float:
     value = get_task(run.model.kind).primary_metric(metrics)
     if value > run.best_metric:
         run.best_metric, run.best_step, run.best_state = value, run.step, run.trainable_set.state()
-        if run_dir is not None:
+        if run_dir is not None and parallel.world().is_main:
             path = predictions_path(run_dir / VALIDATION_PREDICTIONS, validation.dataset, validation.split, lang)
             atomic_write_jsonl(path, [{**record, "step": run.step} for record in records])
     run.seconds["validation"] += time.perf_counter() - t0
@@ -310,15 +315,23 @@ def train_step(run: Run, batch: dict[str, torch.Tensor], run_dir: Path) -> tuple
     # trainable (LPFT's first phase) the whole encoder does.
     frozen_below = min((u for u, params in run.units.items() if any(p.requires_grad for p in params)),
                        default=len(run.units))
-    with autocast(run.config.train.precision, run.device):
-        out = run.model(**task.inputs(batch), frozen_below=frozen_below)
-    loss = task.loss(to_float(out), batch)
-    loss_value = float(loss.detach())
+    # Under torchrun this rank computes its share of the batch, and the gradients (with the loss)
+    # are summed over the ranks: the global batch's mean loss and its gradient (funfisher/parallel.py).
+    mine = parallel.share(batch)
+    loss = torch.zeros(())
+    if mine.size:  # (a share is empty only when the batch has fewer examples than there are ranks)
+        with autocast(run.config.train.precision, run.device), parallel.on_share(mine):
+            out = run.model(**task.inputs(mine.batch), frozen_below=frozen_below)
+        loss = task.loss(to_float(out), mine.batch)
+        if mine.weight != 1:
+            loss = loss * mine.weight
+        (loss if scaler is None else scaler.scale(loss)).backward()
+    trainable = [p for p in run.optimizer.param_groups[0]["params"] if p.requires_grad]
+    loss_value = float(parallel.sum_gradients(trainable, loss.detach().reshape(1)))
     check_finite(run, run_dir, "loss", loss_value)
-    (loss if scaler is None else scaler.scale(loss)).backward()
     if scaler is not None:
         scaler.unscale_(run.optimizer)  # clip the true gradients, not the scaled ones
-    trainable = [p for p in run.optimizer.param_groups[0]["params"] if p.grad is not None]
+    trainable = [p for p in trainable if p.grad is not None]
     norm = torch.nn.utils.clip_grad_norm_(trainable, run.config.train.max_grad_norm) if trainable else torch.tensor(0.0)
     grad_norm: float | None = float(norm)
     if scaler is None:
@@ -340,14 +353,18 @@ def train(run: Run, run_dir: Path, resume: bool = False, state: dict | None = No
     read it from run_dir/checkpoint.pt. `stop_after`: return right after that step's checkpoint
     (benchmarks use it to look at the run mid-way)."""
     cfg = run.config
-    run_dir.mkdir(parents=True, exist_ok=True)
+    writes = parallel.world().is_main  # under torchrun only rank 0 writes; every rank trains
+    if writes:
+        run_dir.mkdir(parents=True, exist_ok=True)
     if state is not None:
         restore(run, state, run_dir)
     elif resume:
         load_checkpoint(run, run_dir)
+    parallel.broadcast_parameters(run.optimizer.param_groups[0]["params"])  # the head and every unit
     progress = Progress(run.total_steps, f"train [{cfg.schedule.name}]", start=run.step)
     logged = len(run.fisher_log)  # fisher records already in fisher.jsonl
-    board = TensorBoardLog(run_dir, get_task(run.model.kind).primary, run.step) if cfg.train.tensorboard else None
+    board = (TensorBoardLog(run_dir, get_task(run.model.kind).primary, run.step)
+             if cfg.train.tensorboard and writes else None)
     boarded = len(run.schedule_log)  # selections already on the board
     epoch, position = divmod(run.step, run.batches_per_epoch)
     batches = epoch_batches(run, epoch)
@@ -362,6 +379,8 @@ def train(run: Run, run_dir: Path, resume: bool = False, state: dict | None = No
 
         t0 = time.perf_counter()
         loss_value, grad_norm = train_step(run, batch, run_dir)
+        if len(batches[position - 1]) < parallel.world().size:  # some rank drew no dropout masks
+            parallel.sync_rng(run.device)
         run.step += 1
         run.seconds["train"] += time.perf_counter() - t0
 
@@ -371,9 +390,10 @@ def train(run: Run, run_dir: Path, resume: bool = False, state: dict | None = No
             track_fisher(run, run_dir, batch)
         if run.step % cfg.train.eval_every == 0 or run.step == run.total_steps:
             record["val"] = validate(run, run_dir)
-        append_jsonl(run_dir / TRAIN_LOG, record)
-        for fisher_record in run.fisher_log[logged:]:
-            append_jsonl(run_dir / FISHER_LOG, fisher_record)
+        if writes:
+            append_jsonl(run_dir / TRAIN_LOG, record)
+            for fisher_record in run.fisher_log[logged:]:
+                append_jsonl(run_dir / FISHER_LOG, fisher_record)
         if board is not None:
             board.step(record)
             for fisher_record in run.fisher_log[logged:]:
@@ -383,7 +403,7 @@ def train(run: Run, run_dir: Path, resume: bool = False, state: dict | None = No
             boarded = len(run.schedule_log)
         logged = len(run.fisher_log)
         progress.update(postfix=f"loss {record['loss']:.3f}" + (f" val {record['val']:.1f}" if "val" in record else ""))
-        if run.step % cfg.train.checkpoint_every == 0 or run.step == run.total_steps:
+        if writes and (run.step % cfg.train.checkpoint_every == 0 or run.step == run.total_steps):
             save_checkpoint(run, run_dir)
         if stop_after is not None and run.step >= stop_after:
             break
@@ -469,8 +489,11 @@ def run_one(config: RunConfig, output: Path, resume: bool = False, overwrite: bo
     `resume` continues from the checkpoint; a finished run is not run again, but what it misses
     is written (summary.md and plots from results.json; adapter/ from the final checkpoint)."""
     output = Path(output)
+    if not parallel.world().is_main:
+        return _run_rank(config, output, resume, overwrite, pm)
     with RunLock(output) as lock:
         plan = plan_run(config, output, resume, overwrite, finished_outputs(config))
+        parallel.barrier()  # (torchrun) every rank has read the folder before this one changes it
         if plan.finished and plan.state is None:
             if note := plan.lost_note(output):
                 print(note, file=sys.stderr)
@@ -481,11 +504,28 @@ def run_one(config: RunConfig, output: Path, resume: bool = False, overwrite: bo
             return RunResult.read(output)
         run = prepare(config, pm=pm)
         run_dir = open_run_dir(config, output, lock, plan, resume=resume, overwrite=overwrite)
-        print(f"[{config.schedule.name}] run folder {run_dir}", file=sys.stderr)
+        print(f"[{config.schedule.name}] run folder {run_dir}" + _ranks_note(), file=sys.stderr)
         train(run, run_dir, state=plan.state)
         result = finish(run, run_dir)
     print((run_dir / SUMMARY).read_text(encoding="utf-8"))
     return result
+
+
+def _ranks_note() -> str:
+    w = parallel.world()
+    return f" ({w.size} ranks: each computes its share of every batch)" if w.size > 1 else ""
+
+
+def _run_rank(config: RunConfig, output: Path, resume: bool, overwrite: bool, pm=None) -> None:
+    """A torchrun rank other than 0: the same checks (they fail alike on every rank), the same
+    training on its shares; rank 0 holds the folder's lock, writes, and evaluates (funfisher/parallel.py)."""
+    plan = plan_run(config, output, resume, overwrite, finished_outputs(config))
+    parallel.barrier()
+    if plan.finished and plan.state is None:
+        return None
+    run = prepare(config, pm=pm)
+    train(run, output, state=plan.state)
+    return None
 
 
 # --------------------------------------------------------------------------------------------------
