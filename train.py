@@ -63,6 +63,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--slurm-partition", help="--launcher slurm: the partition (default: the cluster's)")
     p.add_argument("--slurm-time", type=int, default=60, metavar="MIN", help="--launcher slurm: minutes per cell")
     p.add_argument("--slurm-gpus", type=int, default=0, metavar="G", help="--launcher slurm: GPUs per cell")
+    p.add_argument("--slurm-ranks", type=int, metavar="R",
+                   help="--launcher slurm: ranks per cell (one run on R processes; default one per GPU, else 1)")
     p.add_argument("--max-steps", type=int, help="= --set train.max_steps=N")
     p.add_argument("--seed", type=int, help="= --set seed=S")
     p.add_argument("--output", type=Path, help="run folder (default runs/<name>[/<schedule>])")
@@ -121,9 +123,11 @@ def sweep(args: argparse.Namespace, overrides: list[str]) -> int:
         slurm = None
         if args.launcher == "slurm":  # --jobs: how many array tasks at once; each keeps train.threads
             slurm = SlurmOptions(partition=args.slurm_partition, time_min=args.slurm_time,
-                                 gpus_per_cell=args.slurm_gpus, max_parallel=args.jobs)
-        elif args.slurm_partition or args.slurm_time != 60 or args.slurm_gpus:
-            raise SweepOptionError("--slurm-partition, --slurm-time and --slurm-gpus are for --launcher slurm")
+                                 gpus_per_cell=args.slurm_gpus, max_parallel=args.jobs,
+                                 ranks_per_cell=args.slurm_ranks)
+        elif args.slurm_partition or args.slurm_time != 60 or args.slurm_gpus or args.slurm_ranks:
+            raise SweepOptionError("--slurm-partition, --slurm-time, --slurm-gpus and --slurm-ranks are for "
+                                   "--launcher slurm")
         jobs = 1 if args.jobs is None or slurm is not None else args.jobs
         grid = plan_grid(args.config, overrides, schedules=args.compare, seeds=args.seeds,
                          train_sizes=args.train_sizes, orders=args.orders, jobs=jobs, slurm=slurm)

@@ -5,6 +5,7 @@ results exactly, and a cell preempted mid-run (submitit's own interrupt: USR2, c
 requeue) continues from its checkpoint to the uninterrupted run's results."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -24,7 +25,9 @@ def cluster():
         pytest.skip(f"no Slurm recipe at {RECIPE}")
     if os.geteuid() != 0:
         pytest.skip("starting the test Slurm cluster needs root")
-    done = subprocess.run(["bash", str(RECIPE / "start.sh")], capture_output=True, text=True, timeout=600)
+    # the node's CPUs come from nproc, which obeys OMP_NUM_THREADS: give it the machine's count
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    done = subprocess.run(["bash", str(RECIPE / "start.sh")], capture_output=True, text=True, timeout=600, env=env)
     if done.returncode:
         pytest.skip(f"the test Slurm cluster did not start: {(done.stderr or done.stdout).strip()[-300:]}")
     yield
@@ -60,7 +63,7 @@ def test_a_sweep_as_a_job_array_equals_the_local_sweep(cluster, tmp_path):
     remote = run_sweep(grid(SlurmOptions(partition="debug")), tmp_path / "slurm")
     assert [c["status"] for c in remote["cells"]] == ["done", "done"]
     assert remote["grid"]["launcher"] == {"slurm": {"partition": "debug", "time_min": 60, "gpus_per_cell": 0,
-                                                    "max_parallel": None}}
+                                                    "max_parallel": None, "ranks_per_cell": None}}
     for cell in local["cells"]:
         same_run(tmp_path / "local" / cell["folder"], tmp_path / "slurm" / cell["folder"])
     assert any((tmp_path / "slurm" / "slurm").rglob("*_log.out"))  # submitit's logs stay with the sweep
@@ -84,6 +87,33 @@ def test_a_preempted_cell_is_requeued_and_resumes_to_the_same_result(cluster, tm
     result = job.result()
     assert result == {"error": None, "restarts": 1}
     same_run(tmp_path / "whole", tmp_path / "cut")
+
+
+def test_a_cell_on_two_ranks_is_one_slurm_job_of_two_tasks_with_one_processs_result(cluster, tmp_path):
+    """--slurm-ranks 2: the cell's two tasks join one process group (gloo here, NCCL with GPUs) and
+    give the one-process run's result within 1e-5 (tests/test_parallel.py says why that tolerance)."""
+    from funfisher.runconfig import load_config, to_dict
+    from funfisher.train import run_one
+    from funfisher.train.slurm import SlurmOptions, cell_job_class, executor
+
+    config = load_config(None, overrides(**{"schedule.name": "fun", "train.threads": 2, "task.train.n": 49,
+                                            "fisher.track_every": 4}))
+    run_one(config, tmp_path / "one")
+    ex = executor(tmp_path, SlurmOptions(partition="debug", ranks_per_cell=2), threads=2, name="ranks")
+    job = ex.submit(cell_job_class()(), to_dict(config), str(tmp_path / "two"), False)
+    assert job.results() == [{"error": None, "restarts": 0}] * 2
+    one, two = (json.loads((tmp_path / run / "results.json").read_text()) for run in ("one", "two"))
+    assert two["schedule"] == one["schedule"] or [s["units"] for s in two["schedule"]] == \
+        [s["units"] for s in one["schedule"]]
+    assert two["metrics"] == one["metrics"]
+    for a, b in zip(one["fisher"], two["fisher"]):
+        assert b["values"] == pytest.approx(a["values"], rel=1e-5)
+    for name in ("adapter/pytorch_adapter.bin", "adapter/pytorch_model_head.bin"):
+        ta, tb = torch.load(tmp_path / "one" / name), torch.load(tmp_path / "two" / name)
+        for key in ta:
+            torch.testing.assert_close(tb[key], ta[key], rtol=0, atol=1e-5)
+    log = next((tmp_path / "slurm").rglob("*_1_log.err")).read_text()  # rank 1 trained, and wrote nothing
+    assert "train [fun]" not in log and "run folder" not in log
 
 
 def test_a_bad_option_is_one_line_before_any_work(tmp_path):

@@ -2,6 +2,7 @@
 
     python train.py --config C --compare standard gu fun --seeds 1 2 3 4 --output runs/S \\
         --launcher slurm --slurm-partition gpu --slurm-time 240 --slurm-gpus 1
+    ... --slurm-gpus 8      # each cell one run on 8 GPUs: 8 ranks (funfisher/parallel.py)
 
 Each cell is one array task (`CellJob`), running exactly what the local launcher runs
 (`recipe.run_one` on the cell's configuration, in its run folder). Every cell is resumable, so a
@@ -15,8 +16,11 @@ started again with --resume (finished cells are kept). submitit is an optional e
 Options: the partition (`--slurm-partition`, default: the cluster's default), the time limit per
 cell in minutes (`--slurm-time`, default 60; submitit counts a USR2 as a timeout when the limit is
 under about 50 minutes, so preemption is only told apart above that), GPUs per cell
-(`--slurm-gpus`, default 0), and how many cells run at once (--jobs, default all). Each task gets
-train.threads CPUs.
+(`--slurm-gpus`, default 0), the ranks per cell (`--slurm-ranks`, default one per GPU, else 1), and
+how many cells run at once (--jobs, default all). A cell of R ranks is one Slurm job of R tasks on
+one node, which join one process group (submitit's TorchDistributedEnvironment sets what torchrun
+would) and run the cell as `torchrun --nproc_per_node R` would: the result of one process
+(funfisher/parallel.py). The cell's train.threads CPUs are split over its ranks.
 """
 from __future__ import annotations
 
@@ -40,12 +44,22 @@ class SlurmOptions:
     time_min: int = 60
     gpus_per_cell: int = 0
     max_parallel: int | None = None  # None: every cell may run at once
+    ranks_per_cell: int | None = None  # None: one per GPU (at least 1)
 
     def __post_init__(self) -> None:
         if self.time_min < 1:
             raise ConfigError(f"--slurm-time {self.time_min}: must be >= 1 (minutes per cell)")
         if self.gpus_per_cell < 0:
             raise ConfigError(f"--slurm-gpus {self.gpus_per_cell}: must be >= 0")
+        if self.ranks_per_cell is not None and self.ranks_per_cell < 1:
+            raise ConfigError(f"--slurm-ranks {self.ranks_per_cell}: must be >= 1")
+        if self.gpus_per_cell and self.ranks_per_cell not in (None, self.gpus_per_cell):
+            raise ConfigError(f"--slurm-ranks {self.ranks_per_cell} with --slurm-gpus {self.gpus_per_cell}: "
+                              f"a cell runs one rank per GPU")
+
+    @property
+    def ranks(self) -> int:
+        return self.ranks_per_cell or max(1, self.gpus_per_cell)
 
 
 def _submitit():
@@ -67,11 +81,19 @@ def cell_job_class():
         def __call__(self, config: dict[str, Any], folder: str, resume: bool) -> dict[str, Any]:
             import os
 
-            from .recipe import run_one
+            from .. import parallel
+            from .recipe import resolve_device, run_one
 
             restarts = int(os.environ.get("SLURM_RESTART_COUNT", "0"))  # requeues so far (sacct shows them too)
             try:
-                run_one(from_dict(config, where="the sweep's cell configuration"), Path(folder), resume=resume)
+                cfg = from_dict(config, where="the sweep's cell configuration")
+                if submitit.JobEnvironment().num_tasks > 1:  # this task is one rank of the cell
+                    submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+                    parallel.start(resolve_device(cfg.train.device).type)
+                try:
+                    run_one(cfg, Path(folder), resume=resume)
+                finally:
+                    parallel.stop()
             except UserError as e:
                 return {"error": str(e), "restarts": restarts}
             return {"error": None, "restarts": restarts}
@@ -86,8 +108,9 @@ def cell_job_class():
 def executor(output: Path, options: SlurmOptions, threads: int, name: str):
     submitit = _submitit()
     ex = submitit.AutoExecutor(folder=output / SLURM_FOLDER / "%j", cluster="slurm")
-    parameters: dict[str, Any] = {"timeout_min": options.time_min, "cpus_per_task": threads, "name": name,
-                                  "gpus_per_node": options.gpus_per_cell}
+    parameters: dict[str, Any] = {"timeout_min": options.time_min, "cpus_per_task": max(1, threads // options.ranks),
+                                  "name": name, "gpus_per_node": options.gpus_per_cell,
+                                  "tasks_per_node": options.ranks, "nodes": 1}
     if options.partition:
         parameters["slurm_partition"] = options.partition
     if options.max_parallel:
@@ -128,7 +151,7 @@ def run_cells(cells: list, output: Path, resume: bool, options: SlurmOptions, na
         print(f"cell {cell.label}: Slurm job {job.job_id}", flush=True)
     for cell, job in zip(cells, jobs):
         try:
-            error = job.result()["error"]
+            error = job.results()[0]["error"]  # rank 0's (every rank of a cell checks the same things)
         except Exception as e:  # the task failed outside run_one (a bug, or the node): keep submitit's words
             first = str(e).strip().splitlines()
             error = f"Slurm job {job.job_id} failed: {first[-1] if first else type(e).__name__} (log in {output / SLURM_FOLDER})"
