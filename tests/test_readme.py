@@ -3,7 +3,7 @@ test does with it, in an HTML comment on the line before it:
 
 - `<!-- readme: run -->`: cheap: run here, as written, from the repository root;
 - `<!-- readme: check -->`: commands that train for minutes or hours: each one is checked
-  instead: it calls the venv's python on a script that exists, its arguments parse with that
+  instead: it calls the venv's python (or torchrun) on a script that exists, its arguments parse with that
   script's own parser, a train.py command resolves every configuration it names
   (`--print-config`, which loads no model or data), and no two commands write the same folder
   (but a `--resume` of the command before it);
@@ -78,8 +78,21 @@ def test_hub_blocks_compile(lang, body, line, tmp_path):
         compile(body, f"README.md line {line}", "exec")
 
 
+def without_torchrun(argv: list[str]) -> list[str]:
+    """`.venv/bin/torchrun [its options] script args` -> `.venv/bin/python script args` (torchrun runs
+    that command on every rank), its options checked against torchrun's own parser."""
+    if argv[0] != ".venv/bin/torchrun":
+        return argv
+    from torch.distributed.run import get_args_parser
+
+    script = next(i for i, arg in enumerate(argv) if arg.endswith(".py"))
+    get_args_parser().parse_args(argv[1:script + 1])
+    return [".venv/bin/python", *argv[script:]]
+
+
 def checked_commands() -> list[tuple[int, list[str]]]:
-    return [(line, argv) for mark, lang, body, line in BLOCKS if mark == "check" for argv in commands(body)]
+    return [(line, without_torchrun(argv)) for mark, lang, body, line in BLOCKS if mark == "check"
+            for argv in commands(body)]
 
 
 def test_check_blocks_call_the_venv_python_on_scripts_that_exist():
