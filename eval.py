@@ -88,6 +88,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    from funfisher.parallel import refuse_torchrun
+
+    if (code := refuse_torchrun("eval.py")) is not None:
+        return code
     if argv[:1] == ["score"]:
         from funfisher.data.score_cli import main as score_main
 

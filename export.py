@@ -60,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
 
     from funfisher.errors import UserError
+    from funfisher.parallel import refuse_torchrun
+
+    if (code := refuse_torchrun("export.py")) is not None:
+        return code
     from funfisher.io.export import export_base
 
     try:

@@ -30,6 +30,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from funfisher.errors import UserError
+    from funfisher.parallel import refuse_torchrun
+
+    if (code := refuse_torchrun("train_language_adapter.py")) is not None:
+        return code
     from funfisher.train.language_adapter import load_language_adapter_config, result_text, run
 
     try:

@@ -35,6 +35,7 @@ changes.
 from __future__ import annotations
 
 import os
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -84,6 +85,18 @@ def prints_errors() -> bool:
     joins the group). Every rank runs the same checks on the same files, so rank 0's error is the
     one every rank found; the others exit with the same code, silently."""
     return int(os.environ.get("RANK", "0")) == 0
+
+
+def refuse_torchrun(script: str) -> int | None:
+    """For the commands that run in one process (eval.py, export.py, train_language_adapter.py):
+    under torchrun, rank 0's one error line and exit code 2 (every rank would do, and write, the
+    same work); None otherwise."""
+    if not launched_by_torchrun():
+        return None
+    if prints_errors():
+        print(f"error: {script} runs in one process; start it without torchrun (train.py runs on several)",
+              file=sys.stderr)
+    return 2
 
 
 def start(device_type: str) -> World:

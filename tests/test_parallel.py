@@ -286,3 +286,16 @@ def test_sweeps_and_compare_under_torchrun_are_refused(monkeypatch, capsys, tiny
     assert "error: --compare runs its schedules one after the other" in capsys.readouterr().err
     monkeypatch.setenv("RANK", "1")  # the other ranks find the same error and leave it to rank 0
     assert cli.main(["--compare", "gu", "fun", *tiny(tiny_run)]) == 2 and capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("argv", [["eval.py", "report", "runs/x"], ["export.py", "model", "x", "--output", "y"],
+                                  ["train_language_adapter.py", "--config", "x.toml"]], ids=lambda a: a[0])
+def test_the_one_process_commands_refuse_torchrun(argv, tmp_path):
+    for rank, expected in (("0", f"error: {argv[0]} runs in one process; start it without torchrun"), ("1", None)):
+        env = {**os.environ, "WORLD_SIZE": "2", "RANK": rank, "LOCAL_RANK": rank, "OMP_NUM_THREADS": "1"}
+        done = subprocess.run([sys.executable, str(REPO / argv[0]), *argv[1:]], capture_output=True, text=True,
+                              cwd=tmp_path, env=env)
+        assert done.returncode == 2, done.stderr[-2000:]
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        assert len(lines) == (expected is not None) and all(line.startswith(expected) for line in lines), done.stderr
+        assert not list(tmp_path.iterdir())  # nothing written
