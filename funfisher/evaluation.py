@@ -22,6 +22,7 @@ import torch
 from tokenizers import Tokenizer
 
 from . import data as D
+from . import parallel
 from .data.predictions import ZH_MIXED, score_predictions
 from .model.heads import TaskModel
 from .model.precision import autocast, to_float
@@ -72,12 +73,20 @@ def predict_records(model: TaskModel, tokenizer: Tokenizer, examples: Sequence, 
                     doc_stride: int = 128, batch_size: int = 64, desc: str | None = None,
                     features: Sequence | None = None, precision: str = "fp32") -> list[dict]:
     """`model`'s prediction record of each example, in example order (`Task.prediction_records`;
-    the examples are encoded unless their `features` are given)."""
+    the examples are encoded unless their `features` are given).
+
+    Under torchrun each rank predicts its contiguous share of the examples (encoded anew: a QA
+    example may have several features) and every rank gets all records, in example order."""
     task = get_task(model.kind)
+    mine = parallel.rows(len(examples))
+    if mine.stop - mine.start < len(examples):
+        examples, features = list(examples)[mine], None
+        if not examples:  # fewer examples than ranks
+            return parallel.gather_objects([])
     if features is None:
         features = task.encode(tokenizer, examples, max_length, doc_stride)
     preds = predict(model, features, D.pad_id_of(tokenizer), batch_size, desc, precision)
-    return task.prediction_records(examples, features, preds)
+    return parallel.gather_objects(task.prediction_records(examples, features, preds))
 
 
 def evaluate_examples(model: TaskModel, tokenizer: Tokenizer, examples: Sequence, dataset: str, lang: str,
@@ -88,7 +97,7 @@ def evaluate_examples(model: TaskModel, tokenizer: Tokenizer, examples: Sequence
     are given): its prediction records, scored. `predictions_file`: the records are written there too."""
     records = predict_records(model, tokenizer, examples, max_length, doc_stride, batch_size, desc, features, precision)
     metrics = score_predictions(records, D.DATASETS[dataset].metric, lang)
-    if predictions_file is not None:
+    if predictions_file is not None and parallel.world().is_main:  # (torchrun: rank 0 writes)
         atomic_write_jsonl(predictions_file, records)
     return metrics
 
@@ -112,7 +121,7 @@ def zero_shot(model: TaskModel, tokenizer: Tokenizer, dataset: str, split: str, 
     """
     from .adapters import activate, active_adapters
 
-    if predictions_dir is not None:  # an earlier evaluation's files of this dataset and split
+    if predictions_dir is not None and parallel.world().is_main:  # an earlier evaluation's files of this dataset and split
         pattern = predictions_path(predictions_dir, dataset, split, "*")
         for old in pattern.parent.glob(pattern.name):
             old.unlink()

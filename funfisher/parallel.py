@@ -28,6 +28,9 @@ parameters that require gradients, and scheduled unfreezing changes that set eve
 (Algorithm 1). Summing the gradients of the current trainable set explicitly, in one flat buffer
 after each backward, is what DDP does without that limit, and keeps the step readable.
 
+Evaluation (validation, zero-shot) is shared as well: each rank predicts a contiguous share of
+the examples and the records are gathered in example order (`gather_objects`).
+
 Only rank 0 writes (the run folder, checkpoints, logs); every rank reads the checkpoint to resume.
 With one process (no torchrun) everything here is the identity: no collective runs, no code path
 changes.
@@ -266,6 +269,16 @@ def gather_rows(local: torch.Tensor, n: int) -> torch.Tensor:
     parts = [torch.empty_like(padded) for _ in sizes]
     dist.all_gather(parts, padded)
     return torch.cat([part[:size] for part, size in zip(parts, sizes)])
+
+
+def gather_objects(local: list) -> list:
+    """Every rank's list, concatenated in rank order, on every rank (e.g. the prediction records of
+    each rank's share of the examples)."""
+    if _WORLD.size == 1:
+        return local
+    parts: list = [None] * _WORLD.size
+    dist.all_gather_object(parts, local)
+    return [item for part in parts for item in part]
 
 
 def sync_rng(device: torch.device) -> None:

@@ -7,7 +7,7 @@
    with gloo: the summed gradients and the loss equal one process's on the global batch, and so do
    tr(F)'s per-example values (hooks) and Algorithm 2's batch values.
 3. Whole runs with `torchrun --nproc_per_node 2 train.py`: FUN's decisions identical, tr(F) within
-   1e-5 relative, final weights within 1e-5, with an uneven split and a batch of one example (one
+   1e-5 relative, final weights within 1e-5, the same prediction files (evaluation is shared too), with an uneven split and a batch of one example (one
    rank's share empty); the exact estimator and the reference-style one; a run killed on 2 ranks
    resumes on 1 process, and one killed on 1 resumes on 2, to the uninterrupted run's result.
 
@@ -184,7 +184,8 @@ def outcome(folder: Path) -> dict:
     result = json.loads((folder / "results.json").read_text())
     state = torch.load(folder / "checkpoint.pt", weights_only=True)
     log = [json.loads(line) for line in (folder / "train_log.jsonl").read_text().splitlines()]
-    return {"result": result, "weights": state["trained"], "log": log}
+    predictions = {str(f.relative_to(folder)): f.read_text() for f in sorted((folder / "predictions").rglob("*.jsonl"))}
+    return {"result": result, "weights": state["trained"], "log": log, "predictions": predictions}
 
 
 def assert_same_run(one: dict, other: dict) -> None:
@@ -201,6 +202,8 @@ def assert_same_run(one: dict, other: dict) -> None:
     for a, b in zip(one["log"], other["log"]):
         assert b["loss"] == pytest.approx(a["loss"], rel=1e-5, abs=1e-6) and b["trainable"] == a["trainable"]
     assert other["result"]["metrics"] == one["result"]["metrics"]
+    # the shared evaluation's records, gathered in example order: the same files (validation, zero-shot)
+    assert other["predictions"] == one["predictions"] and len(one["predictions"]) == 4
 
 
 @pytest.fixture(scope="module")
@@ -299,3 +302,38 @@ def test_the_one_process_commands_refuse_torchrun(argv, tmp_path):
         lines = [line for line in done.stderr.splitlines() if line.strip()]
         assert len(lines) == (expected is not None) and all(line.startswith(expected) for line in lines), done.stderr
         assert not list(tmp_path.iterdir())  # nothing written
+
+
+def _predict_worker(rank: int, port: int, n: int, out: str) -> None:
+    """Spawned: prediction records of n examples in one process, then on 2 ranks (counting the
+    features each rank runs)."""
+    from funfisher import data as D
+    from funfisher import evaluation
+    from funfisher.model import load_pretrained
+
+    os.environ.update(RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE="2",
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    pm = load_pretrained(str(FIXTURES / "classification"))
+    torch.manual_seed(0)
+    model = pm.task_model("classification", num_labels=3)
+    examples = D.load_dataset("xnli", "dev", lang="de", data_dir=str(REPO / "data/demo"))[:n]
+    seen = []
+    predict = evaluation.predict
+    evaluation.predict = lambda model, features, *a, **k: (seen.append(len(features)), predict(model, features, *a, **k))[1]
+    reference = evaluation.predict_records(model, pm.tokenizer, examples, 32)
+    parallel.start("cpu")
+    shared = evaluation.predict_records(model, pm.tokenizer, examples, 32)
+    parallel.stop()
+    torch.save({"reference": reference, "shared": shared, "seen": seen}, f"{out}.{rank}")
+
+
+@pytest.mark.parametrize("n", [7, 1])
+def test_evaluation_on_two_ranks_predicts_each_share_and_gathers_every_record(tmp_path, n):
+    out = tmp_path / "records"
+    mp.start_processes(_predict_worker, args=(free_port(), n, str(out)), nprocs=2, start_method="spawn")
+    ranks = [torch.load(f"{out}.{rank}", weights_only=False) for rank in (0, 1)]
+    for saved in ranks:
+        assert len(saved["reference"]) == n and saved["shared"] == saved["reference"]
+    # one process ran all n; on 2 ranks each ran its share (rank 1 none of a single example)
+    assert [saved["seen"] for saved in ranks] == [[n, n - n // 2], [n] + ([n // 2] if n // 2 else [])]

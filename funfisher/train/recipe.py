@@ -417,11 +417,13 @@ def train(run: Run, run_dir: Path, resume: bool = False, state: dict | None = No
 # --------------------------------------------------------------------------------------------------
 def finish(run: Run, run_dir: Path) -> RunResult:
     """Restore the best adapters + head, evaluate zero-shot per language (per-example predictions
-    in run_dir/predictions/), write every output."""
+    in run_dir/predictions/), write every output. Under torchrun every rank evaluates its share of
+    each language's examples, and rank 0 writes."""
     cfg = run.config
     if run.best_state is not None:
         run.trainable_set.load_state(run.best_state)
-    run.trainable_set.save(run_dir / WEIGHTS, cfg.model.name)
+    if parallel.world().is_main:
+        run.trainable_set.save(run_dir / WEIGHTS, cfg.model.name)
     t0 = time.perf_counter()
     language_adapters, task_adapter = run.trainable_set.evaluation_stack(cfg)
     metrics = evaluate_zero_shot(run.model, run.pm.tokenizer, cfg, language_adapters, task_adapter,
@@ -438,7 +440,8 @@ def finish(run: Run, run_dir: Path) -> RunResult:
         best={"step": run.best_step, "validation": run.best_metric}, steps=run.step, notes=run.notes,
         model=run.pm.source, timings_seconds={k: round(v, 2) for k, v in run.seconds.items()},
         versions={"funfisher": __version__, "torch": torch.__version__}, config=cfg)
-    write_outputs(result, run_dir)
+    if parallel.world().is_main:
+        write_outputs(result, run_dir)
     return result
 
 
@@ -518,13 +521,14 @@ def _ranks_note() -> str:
 
 def _run_rank(config: RunConfig, output: Path, resume: bool, overwrite: bool, pm=None) -> None:
     """A torchrun rank other than 0: the same checks (they fail alike on every rank), the same
-    training on its shares; rank 0 holds the folder's lock, writes, and evaluates (funfisher/parallel.py)."""
+    training and evaluation on its shares; rank 0 holds the folder's lock and writes (funfisher/parallel.py)."""
     plan = plan_run(config, output, resume, overwrite, finished_outputs(config))
     parallel.barrier()
     if plan.finished and plan.state is None:
         return None
     run = prepare(config, pm=pm)
     train(run, output, state=plan.state)
+    finish(run, output)
     return None
 
 
