@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -114,6 +115,25 @@ def test_a_cell_on_two_ranks_is_one_slurm_job_of_two_tasks_with_one_processs_res
             torch.testing.assert_close(tb[key], ta[key], rtol=0, atol=1e-5)
     log = next((tmp_path / "slurm").rglob("*_1_log.err")).read_text()  # rank 1 trained, and wrote nothing
     assert "train [fun]" not in log and "run folder" not in log
+
+
+def test_a_cell_the_cluster_cannot_run_fails_with_the_reason_instead_of_waiting_for_ever(cluster, tmp_path):
+    """4 ranks of 1 CPU on this 2-CPU node: Slurm would keep the job pending for ever (PartitionConfig)."""
+    from funfisher.train.slurm import SlurmOptions
+    from funfisher.train.sweep import SweepError, plan_grid, run_sweep
+
+    grid = plan_grid(None, overrides(), schedules=["standard"], seeds=[1], slurm=SlurmOptions(partition="debug",
+                                                                                              ranks_per_cell=4))
+    t0 = time.monotonic()
+    with pytest.raises(SweepError, match=r"cannot run as asked \(PartitionConfig: .*--slurm-ranks.*cancelled"):
+        run_sweep(grid, tmp_path / "S")
+    assert time.monotonic() - t0 < 120
+    sweep = json.loads((tmp_path / "S/sweep.json").read_text())
+    assert sweep["counts"]["failed"] == 1 and "PartitionConfig" in sweep["cells"][0]["error"]
+    job_id = re.search(r"Slurm job (\S+) cannot run", sweep["cells"][0]["error"]).group(1)
+    time.sleep(1)
+    queue = subprocess.run(["squeue", "-h", "-j", job_id], capture_output=True, text=True).stdout
+    assert not queue.strip(), queue  # the job was cancelled, not left in the queue
 
 
 def test_a_bad_option_is_one_line_before_any_work(tmp_path):

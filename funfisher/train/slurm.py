@@ -149,10 +149,42 @@ def run_cells(cells: list, output: Path, resume: bool, options: SlurmOptions, na
     for cell, job in zip(cells, jobs):
         started(cell)
         print(f"cell {cell.label}: Slurm job {job.job_id}", flush=True)
-    for cell, job in zip(cells, jobs):
-        try:
-            error = job.results()[0]["error"]  # rank 0's (every rank of a cell checks the same things)
-        except Exception as e:  # the task failed outside run_one (a bug, or the node): keep submitit's words
-            first = str(e).strip().splitlines()
-            error = f"Slurm job {job.job_id} failed: {first[-1] if first else type(e).__name__} (log in {output / SLURM_FOLDER})"
-        ended(cell, error, time.perf_counter() - t0)
+    waiting = list(zip(cells, jobs))
+    while waiting:
+        for cell, job in list(waiting):
+            if job.done():
+                error = _outcome(job, output)
+            elif reason := never_runs(job.job_id):  # Slurm keeps such a job pending for ever: say so, cancel it
+                job.cancel(check=False)
+                error = (f"Slurm job {job.job_id} cannot run as asked ({reason}: the partition's nodes do not have "
+                         f"the CPUs, GPUs, tasks or time a cell asks for; see --slurm-gpus, --slurm-ranks, "
+                         f"--slurm-time and train.threads); cancelled")
+            else:
+                continue
+            ended(cell, error, time.perf_counter() - t0)
+            waiting.remove((cell, job))
+        if waiting:
+            time.sleep(POLL_SECONDS)
+
+
+POLL_SECONDS = 2.0
+# squeue reasons of a pending job that waiting does not change (the request exceeds what the partition has)
+NEVER = ("PartitionConfig", "PartitionNodeLimit", "PartitionTimeLimit", "BadConstraints")
+
+
+def never_runs(job_id: str) -> str | None:
+    """The squeue reason when job `job_id` is pending for a reason that waiting never fixes."""
+    import subprocess
+
+    done = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T %r"], capture_output=True, text=True)
+    state, _, reason = done.stdout.strip().partition(" ")
+    return reason if state == "PENDING" and reason in NEVER else None
+
+
+def _outcome(job, output: Path) -> str | None:
+    """A finished job's error (None: the cell is done): rank 0's, as every rank of a cell checks the same things."""
+    try:
+        return job.results()[0]["error"]
+    except Exception as e:  # the task failed outside run_one (a bug, or the node): keep submitit's words
+        first = str(e).strip().splitlines()
+        return f"Slurm job {job.job_id} failed: {first[-1] if first else type(e).__name__} (log in {output / SLURM_FOLDER})"
