@@ -58,26 +58,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from funfisher.io.cli import run_command
 
-    from funfisher.errors import UserError
-    from funfisher.parallel import refuse_torchrun
+    return run_command("export.py", lambda: export(args))
 
-    if (code := refuse_torchrun("export.py")) is not None:
-        return code
+
+def export(args: argparse.Namespace) -> str:
     from funfisher.io.export import export_base
 
-    try:
-        if args.command == "model":
-            from funfisher import load_pretrained
+    if args.command == "model":
+        from funfisher import load_pretrained
 
-            out = export_base(load_pretrained(args.name, arch=args.arch), args.output)
-        else:
-            out = export_run(args.folder, args.output)
-    except UserError as e:  # one line, exit code 2 (anything else is a bug)
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(f"written: {out} (load it with transformers' AutoModel / AutoTokenizer .from_pretrained)")
-    return 0
+        out = export_base(load_pretrained(args.name, arch=args.arch), args.output)
+    else:
+        out = export_run(args.folder, args.output)
+    return f"written: {out} (load it with transformers' AutoModel / AutoTokenizer .from_pretrained)"
 
 
 if __name__ == "__main__":

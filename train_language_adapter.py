@@ -29,21 +29,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from funfisher.errors import UserError
-    from funfisher.parallel import refuse_torchrun
+    from funfisher.io.cli import run_command
 
-    if (code := refuse_torchrun("train_language_adapter.py")) is not None:
-        return code
+    return run_command("train_language_adapter.py", lambda: train(args))
+
+
+def train(args: argparse.Namespace) -> str:
     from funfisher.train.language_adapter import load_language_adapter_config, result_text, run
 
-    try:
-        config = load_language_adapter_config(args.config, args.overrides)
-        record = run(config, args.output)
-    except UserError as e:  # one line, exit code 2 (anything else is a bug)
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(f"language adapter {config.adapter.name!r}: {result_text(record)}")
-    return 0
+    config = load_language_adapter_config(args.config, args.overrides)
+    record = run(config, args.output)
+    return f"language adapter {config.adapter.name!r}: {result_text(record)}"
 
 
 if __name__ == "__main__":
