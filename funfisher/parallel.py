@@ -305,11 +305,3 @@ def broadcast_parameters(params: Sequence[torch.Tensor]) -> None:
         for p in params:
             dist.broadcast(p.data, 0)
 
-
-def all_equal(value: float) -> bool:
-    """Whether every rank holds the same float (a check that the ranks are still in step)."""
-    if _WORLD.size == 1:
-        return True
-    t = torch.tensor([value, -value], dtype=torch.float64)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return float(t[0]) == value and float(-t[1]) == value
