@@ -167,6 +167,7 @@ def run(configs: dict, args: argparse.Namespace) -> None:
     parallel.start(resolve_device(first.train.device).type)  # torchrun: join the ranks (else nothing)
     try:
         run_one(first, output, resume=args.resume, overwrite=args.overwrite)
+        parallel.barrier()  # every rank is done before the group goes (one leaving early can abort another)
     finally:
         parallel.stop()
 

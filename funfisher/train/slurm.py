@@ -92,6 +92,7 @@ def cell_job_class():
                     parallel.start(resolve_device(cfg.train.device).type)
                 try:
                     run_one(cfg, Path(folder), resume=resume)
+                    parallel.barrier()  # every rank is done before the group goes
                 finally:
                     parallel.stop()
             except UserError as e:
