@@ -231,18 +231,11 @@ def sum_gradients(params: Sequence[nn.Parameter], extra: torch.Tensor) -> torch.
         return extra
     device = params[0].device if params else extra.device
     has_grad = torch.tensor([float(p.grad is not None) for p in params], device=device)
-    flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1).float() for p in params]
-                     + [has_grad, extra.to(device, torch.float32).reshape(-1)])
-    dist.all_reduce(flat)
-    offset = 0
-    for p in params:
-        n = p.numel()
-        p.grad = flat[offset:offset + n].view_as(p).to(p.dtype)
-        offset += n
-    for p, count in zip(params, flat[offset:offset + len(params)].tolist()):
-        if count == 0:
-            p.grad = None
-    return flat[offset + len(params):].to(extra.device)
+    ours = extra.to(device, torch.float32)
+    *grads, counts, total = sum_tensors([p.grad for p in params] + [has_grad, ours], like=[*params, has_grad, ours])
+    for p, grad, count in zip(params, grads, counts.tolist()):
+        p.grad = grad if count else None
+    return total.to(extra.device)
 
 
 def sum_tensors(tensors: Sequence[torch.Tensor | None], like: Sequence[torch.Tensor]) -> list[torch.Tensor]:
@@ -263,7 +256,7 @@ def gather_rows(local: torch.Tensor, n: int) -> torch.Tensor:
     """Every rank's rows of a global batch of `n`, in rank order: [n, ...] on every rank."""
     if _WORLD.size == 1:
         return local
-    sizes = [rows(n, World(r, _WORLD.size)).stop - rows(n, World(r, _WORLD.size)).start for r in range(_WORLD.size)]
+    sizes = [r.stop - r.start for r in (rows(n, World(k, _WORLD.size)) for k in range(_WORLD.size))]
     padded = local.new_zeros((sizes[0], *local.shape[1:]))  # rank 0's share is the largest
     padded[:local.shape[0]] = local
     parts = [torch.empty_like(padded) for _ in sizes]

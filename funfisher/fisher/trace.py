@@ -243,12 +243,10 @@ def _unit_example_values(model: nn.Module, batch: Mapping[str, Any], index: Unit
     u, gold = (None if t is None else t[mine] for t in (u, gold))
     if method == "batch":
         per_param = algorithm2_sq_norms(model, inputs, task, labels, u, gold, index.params, batch_size)[None]  # [1, P]
-    elif mine.stop > mine.start:
-        per_param = parallel.gather_rows(_EXACT[method](model, inputs, task, labels, u, gold, index.params),
-                                         batch_size)  # [B, P]
-    else:  # an empty share (a batch smaller than the number of ranks): the others' rows
-        per_param = parallel.gather_rows(torch.zeros(0, len(index.params), dtype=torch.float64, device=device),
-                                         batch_size)
+    else:  # this share's rows [n_r, P] (none when the batch has fewer examples than ranks), gathered: [B, P]
+        local = (_EXACT[method](model, inputs, task, labels, u, gold, index.params) if mine.stop > mine.start
+                 else torch.zeros(0, len(index.params), dtype=torch.float64, device=device))
+        per_param = parallel.gather_rows(local, batch_size)
     return {unit: per_param[:, cols].sum(dim=1).detach().cpu() for unit, cols in index.columns.items()}
 
 
