@@ -50,6 +50,7 @@ from ..io.runs import atomic_write_json
 from ..model.convert import head_state_from_hf
 from ..model.tokenizer import encode, mask_token_id
 from ..runconfig import ConfigError, load_dataclass
+from .optim import AdamW
 
 IGNORE_INDEX = -100
 RESULT = "language_adapter.json"  # next to the saved adapter: the config, losses, held-out loss
@@ -301,7 +302,7 @@ def train_language_adapter(
     params = list(get_adapter(enc, name).parameters())
     for p in params:
         p.requires_grad_(True)
-    opt = torch.optim.AdamW(params, lr=lr)
+    opt = AdamW(params, lr=lr)
 
     order = random.Random(seed)  # data order
     gen = torch.Generator().manual_seed(seed)  # masking

@@ -57,6 +57,7 @@ from ..schedules import make_schedule
 from ..tasks import get_task
 from .checkpoint import load_checkpoint, open_run_dir, plan_run, restore, save_checkpoint
 from .results import RunResult, fisher_summary
+from .optim import AdamW, LRSchedule
 from .run import Run
 from .trainable import attach, kind_of
 
@@ -128,7 +129,7 @@ def prepare(config: RunConfig, pm=None) -> Run:
     total = config.train.max_steps or math.ceil(config.train.epochs * batches_per_epoch)
 
     params = model.head.trainable_parameters() + [p for layer in sorted(units) for p in units[layer]]
-    optimizer = torch.optim.AdamW(params, lr=config.train.lr, weight_decay=config.train.weight_decay)
+    optimizer = AdamW(params, lr=config.train.lr, weight_decay=config.train.weight_decay)  # train/optim.py
     if config.train.lr_schedule == "linear":  # no warmup, decay to 0 at the last step (Table 3)
         factor = lambda s: max(0.0, 1.0 - s / total)  # noqa: E731
     elif config.train.lr_schedule == "constant":
@@ -136,7 +137,7 @@ def prepare(config: RunConfig, pm=None) -> Run:
     else:
         raise ConfigError(f"train.lr_schedule must be 'linear' or 'constant', got {config.train.lr_schedule!r}")
     return Run(config=config, pm=pm, model=model, device=device, trainable_set=trainable_set, schedule=schedule,
-               optimizer=optimizer, lr_schedule=torch.optim.lr_scheduler.LambdaLR(optimizer, factor),
+               optimizer=optimizer, lr_schedule=LRSchedule(optimizer, factor),
                train_features=train_features, val_examples=val_examples, val_features=val_features,
                total_steps=total, batches_per_epoch=batches_per_epoch,
                fisher_data_rng=torch.Generator().manual_seed(config.seed + 1),

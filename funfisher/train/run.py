@@ -12,6 +12,7 @@ import torch.nn as nn
 from ..model.heads import TaskModel
 from ..runconfig import RunConfig
 from ..schedules import Schedule
+from .optim import AdamW, LRSchedule
 from .trainable import TrainableSet
 
 
@@ -25,8 +26,8 @@ class Run:
     device: torch.device  # where the model and the training batches live (train.device)
     trainable_set: TrainableSet  # the units (Algorithm 1's) and how they train, per adapters.kind
     schedule: Schedule
-    optimizer: torch.optim.Optimizer
-    lr_schedule: torch.optim.lr_scheduler.LambdaLR
+    optimizer: AdamW
+    lr_schedule: LRSchedule
     train_features: list
     val_examples: list
     val_features: list
